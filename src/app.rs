@@ -1,0 +1,181 @@
+//! Wiring: configuration -> snapshots; sockets and run-loops; reload on file change or
+//! SIGHUP; shutdown.
+
+use crate::config::{Config, ConfigError};
+use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
+use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
+use crate::dns::xfr::notify_all;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The zones could not be found.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// Compiled into the binary.
+    Embedded,
+    /// A file.
+    File(PathBuf),
+}
+
+impl ConfigSource {
+    /// Reads and validates the configuration.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::Embedded => Ok(Config::embedded()),
+            ConfigSource::File(p) => Config::load(p),
+        }
+    }
+}
+
+/// A running server: its bound addresses and the means to reload and stop it.
+pub struct Running {
+    /// The UDP/TCP addresses actually bound (port 0 resolved).
+    pub dns_addrs: Vec<SocketAddr>,
+    /// Send to reload now (what SIGHUP does).
+    pub reload: mpsc::UnboundedSender<bool>,
+    /// Cancel to stop everything.
+    pub shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Waits until every task has stopped (after `shutdown` is cancelled).
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Loads configuration and zones, binds the sockets and starts serving.
+pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
+    let config = source.load()?;
+    let mut loader = ZoneLoader::new();
+    let (catalog, report) = loader.load(&zone_sources(&config)?, true);
+    for e in &report.errors {
+        tracing::error!("{e}; zone not served");
+    }
+    for z in catalog.zones() {
+        tracing::info!(zone = %z.origin(), serial = z.serial(), records = z.record_count(), "zone loaded");
+    }
+    let state = Arc::new(DnsState::new(catalog, settings(&config)));
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let mut dns_addrs = Vec::new();
+    for &addr in &config.dns.listen {
+        let udp = UdpSocket::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
+        let bound = udp.local_addr().map_err(|source| AppError::Bind { addr, source })?;
+        // TCP on the same port as UDP, also when the port was 0.
+        let tcp = TcpListener::bind(bound).await.map_err(|source| AppError::Bind { addr, source })?;
+        tracing::info!(udp = %bound, tcp = %bound, "dns listening");
+        dns_addrs.push(bound);
+        tasks.spawn(run_udp(udp, state.clone(), shutdown.clone()));
+        tasks.spawn(run_tcp(tcp, state.clone(), config.dns.tcp_max_connections, shutdown.clone()));
+    }
+    let (reload, rx) = mpsc::unbounded_channel();
+    let (hup, stop) = (reload.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        tokio::select! {
+            () = crate::watch::sighup(hup) => {},
+            () = stop.cancelled() => {},
+        }
+    });
+    let watch = Watched { source, config, loader, state, reload: reload.clone() };
+    tasks.spawn(watch.run(rx, shutdown.clone()));
+    Ok(Running { dns_addrs, reload, shutdown, tasks })
+}
+
+fn settings(config: &Config) -> Settings {
+    Settings {
+        query_log: config.dns.query_log,
+        transfer: config.dns.transfer.clone(),
+        tcp_idle_timeout: config.dns.tcp_idle_timeout,
+    }
+}
+
+/// The reload loop: file events and SIGHUP -> validate everything -> swap.
+struct Watched {
+    source: ConfigSource,
+    config: Config,
+    loader: ZoneLoader,
+    state: Arc<DnsState>,
+    reload: mpsc::UnboundedSender<bool>,
+}
+
+impl Watched {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<bool>, shutdown: CancellationToken) {
+        let mut watcher = crate::watch::Watcher::new(self.reload.clone());
+        watcher.update(&self.config);
+        loop {
+            let force = tokio::select! {
+                m = rx.recv() => match m { Some(f) => f, None => return },
+                () = shutdown.cancelled() => return,
+            };
+            // Editors write in several steps: let the burst settle, then reload once.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let mut force = force;
+            while let Ok(f) = rx.try_recv() {
+                force |= f;
+            }
+            self.reload_now(force);
+            watcher.update(&self.config);
+        }
+    }
+
+    fn reload_now(&mut self, force: bool) {
+        match self.source.load() {
+            Ok(c) => {
+                if c.dns.listen != self.config.dns.listen {
+                    tracing::warn!("dns.listen changed: restart to listen on the new addresses");
+                }
+                self.config = c;
+            }
+            Err(e) => tracing::error!("{e}; keeping the previous configuration"),
+        }
+        let sources = match zone_sources(&self.config) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}; keeping the previous zones");
+                return;
+            }
+        };
+        let (catalog, report) = self.loader.load(&sources, force);
+        for e in &report.errors {
+            tracing::error!("{e}; the previous version of the zone keeps serving");
+        }
+        for (origin, serial) in &report.changed {
+            tracing::info!(zone = %origin, serial, "zone reloaded");
+        }
+        self.state.catalog.store(Arc::new(catalog));
+        self.state.settings.store(Arc::new(settings(&self.config)));
+        let targets = self.config.dns.transfer.notify.clone();
+        if !targets.is_empty() {
+            for (origin, serial) in report.changed {
+                tokio::spawn(notify_all(origin, serial, targets.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Configuration: TOML text -> [`file`] structs (serde, unknown keys rejected) ->
+//! [`validate`] -> the domain types below. Every error names `file:line`.
+
+mod file;
+mod validate;
+
+pub use validate::{Network, parse_duration};
+
+use crate::dns::name::Name;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration compiled into the binary: what `serve` runs without `--config`.
+pub const EMBEDDED: &str = include_str!("../../config/default.toml");
+/// The example zone compiled into the binary, served when `zones/` is not on disk.
+pub const EMBEDDED_ZONE: (&str, &str) = ("example.test.", include_str!("../../zones/example.test.zone"));
+
+/// A configuration error: `file:line: what`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct ConfigError {
+    /// The configuration file (or `<embedded>`).
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong, with a hint where the fix is obvious.
+    pub message: String,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the configuration came from (`None`: embedded).
+    pub path: Option<PathBuf>,
+    /// The authoritative server.
+    pub dns: DnsConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[dns]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsConfig {
+    /// Addresses served over UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Directory scanned for `*.zone` files.
+    pub zones_dir: Option<PathBuf>,
+    /// Zones listed explicitly.
+    pub zones: Vec<ZoneConfig>,
+    /// Log each query.
+    pub query_log: bool,
+    /// TCP idle timeout.
+    pub tcp_idle_timeout: Duration,
+    /// Concurrent TCP connections.
+    pub tcp_max_connections: usize,
+    /// Who may transfer zones, and whom to notify.
+    pub transfer: TransferConfig,
+}
+
+/// One explicitly configured zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneConfig {
+    /// Apex.
+    pub origin: Name,
+    /// Zone file (absolute, or relative to the working directory).
+    pub file: PathBuf,
+}
+
+/// `[dns.transfer]`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferConfig {
+    /// Networks allowed to AXFR/IXFR (empty: nobody).
+    pub allow: Vec<Network>,
+    /// Secondaries to NOTIFY on a zone change.
+    pub notify: Vec<SocketAddr>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Output format.
+    pub format: LogFormat,
+    /// tracing filter directive.
+    pub level: String,
+}
+
+impl Config {
+    /// Reads and validates a configuration file; relative paths in it are relative to its
+    /// directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut cfg = validate::parse(&text, path, base)?;
+        cfg.path = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// The embedded default; relative paths are relative to the working directory.
+    pub fn embedded() -> Config {
+        validate::parse(EMBEDDED, Path::new("<embedded>"), Path::new("")).expect("embedded config is valid")
+    }
+
+    /// Parses configuration text (for tests and `check`).
+    pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError> {
+        validate::parse(text, file, base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded();
+        assert_eq!(c.dns.listen, vec!["127.0.0.1:1053".parse().unwrap()]);
+        assert!(c.dns.transfer.allow.is_empty());
+    }
+
+    #[test]
+    fn every_sample_in_config_dir_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "expected the sample configurations in {}", dir.display());
+    }
+}

@@ -1,0 +1,227 @@
+//! The authoritative answer as a pure function of the zone and the question (RFC 1034
+//! §4.3.2 with RFC 4592 wildcards, RFC 6672 DNAME, RFC 2308 negative answers and RFC 8482
+//! ANY). No sockets, no clock: the server turns an [`Answer`] into bytes.
+
+use crate::dns::name::Name;
+use crate::dns::wire::{rcode, rtype};
+use crate::dns::zone::{Node, RRset, Zone};
+use crate::dns::zonefile::additional_target;
+use std::borrow::Cow;
+
+/// Longest CNAME/DNAME chain we follow inside a zone (knotd and NSD stop at similar depths).
+const MAX_CHAIN: usize = 12;
+/// YXDOMAIN: a DNAME substitution produced a name that is too long (RFC 6672 §2.2).
+const YXDOMAIN: u16 = 6;
+
+/// One record of an answer, borrowed from the zone or synthesized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr<'a> {
+    /// Owner name (the query name for wildcard and DNAME synthesis).
+    pub owner: Cow<'a, Name>,
+    /// Record type.
+    pub rtype: u16,
+    /// TTL.
+    pub ttl: u32,
+    /// Uncompressed RDATA.
+    pub rdata: Cow<'a, [u8]>,
+}
+
+/// What the server should say, before encoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer<'a> {
+    /// Response code.
+    pub rcode: u16,
+    /// The AA bit.
+    pub authoritative: bool,
+    /// Answer section.
+    pub answer: Vec<Rr<'a>>,
+    /// Authority section.
+    pub authority: Vec<Rr<'a>>,
+    /// Additional section (glue and addresses of targets; dropped first when space is short).
+    pub additional: Vec<Rr<'a>>,
+}
+
+/// How ANY is answered (RFC 8482 §4.1 lets a server return one RRset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnyPolicy {
+    /// All RRsets at the name (TCP, where size is no amplification risk).
+    Full,
+    /// One RRset: the one with the lowest type number.
+    Minimal,
+}
+
+/// What a lookup inside one zone found for one name.
+enum Found<'a> {
+    Data(Cow<'a, Name>, Vec<&'a RRset>),
+    Cname(Cow<'a, Name>, &'a RRset),
+    Dname(&'a Name, &'a RRset),
+    NoData,
+    NxDomain,
+    Referral(&'a Name, &'a RRset),
+}
+
+/// Answers a question from `zone`, which must contain `qname`.
+pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> Answer<'a> {
+    let mut out = Answer { authoritative: true, ..Answer::default() };
+    let mut name: Cow<'a, Name> = Cow::Owned(qname.clone());
+    for _ in 0..MAX_CHAIN {
+        match lookup(zone, &name, qtype, any) {
+            Found::Data(owner, sets) => {
+                for set in sets {
+                    push_set(&mut out.answer, &owner, set);
+                }
+                break;
+            }
+            Found::Cname(owner, set) => {
+                push_set(&mut out.answer, &owner, set);
+                match Name::from_wire(&set.rdatas[0]) {
+                    Ok(target) if target.is_subdomain_of(zone.origin()) && !seen(&out, &target) => {
+                        name = Cow::Owned(target);
+                    }
+                    _ => break,
+                }
+            }
+            Found::Dname(owner, set) => {
+                push_set(&mut out.answer, &Cow::Borrowed(owner), set);
+                let Some(target) = substitute(&name, owner, &set.rdatas[0]) else {
+                    out.rcode = YXDOMAIN;
+                    break;
+                };
+                out.answer.push(Rr {
+                    owner: name.clone(),
+                    rtype: rtype::CNAME,
+                    ttl: set.ttl,
+                    rdata: Cow::Owned(target.wire().to_vec()),
+                });
+                if !target.is_subdomain_of(zone.origin()) || seen(&out, &target) {
+                    break;
+                }
+                name = Cow::Owned(target);
+            }
+            Found::NoData => {
+                push_soa(&mut out, zone);
+                break;
+            }
+            Found::NxDomain => {
+                out.rcode = rcode::NXDOMAIN;
+                push_soa(&mut out, zone);
+                break;
+            }
+            Found::Referral(cut, ns) => {
+                push_set(&mut out.authority, &Cow::Borrowed(cut), ns);
+                out.authoritative = !out.answer.is_empty();
+                break;
+            }
+        }
+    }
+    add_additional(&mut out, zone);
+    out
+}
+
+/// True when the chain already went through `name` (a CNAME loop).
+fn seen(out: &Answer<'_>, name: &Name) -> bool {
+    out.answer.iter().any(|rr| rr.owner.as_ref() == name)
+}
+
+fn push_set<'a>(dst: &mut Vec<Rr<'a>>, owner: &Cow<'a, Name>, set: &'a RRset) {
+    for rd in &set.rdatas {
+        dst.push(Rr { owner: owner.clone(), rtype: set.rtype, ttl: set.ttl, rdata: Cow::Borrowed(rd) });
+    }
+}
+
+fn push_soa<'a>(out: &mut Answer<'a>, zone: &'a Zone) {
+    if let Some(soa) = zone.apex().get(rtype::SOA) {
+        let ttl = zone.negative_ttl();
+        out.authority.push(Rr {
+            owner: Cow::Borrowed(zone.origin()),
+            rtype: rtype::SOA,
+            ttl,
+            rdata: Cow::Borrowed(&soa.rdatas[0]),
+        });
+    }
+}
+
+/// RFC 6672 §2.2: replace the DNAME owner suffix of `name` with the DNAME target.
+fn substitute(name: &Name, owner: &Name, target: &[u8]) -> Option<Name> {
+    let target = Name::from_wire(target).ok()?;
+    let keep = name.label_count() - owner.label_count();
+    let mut out = target;
+    let labels: Vec<&[u8]> = name.labels().take(keep).collect();
+    for label in labels.iter().rev() {
+        out = out.prepend(label).ok()?;
+    }
+    Some(out)
+}
+
+fn lookup<'a>(zone: &'a Zone, name: &Name, qtype: u16, any: AnyPolicy) -> Found<'a> {
+    let apex_labels = zone.origin().label_count();
+    let depth = name.label_count();
+    // Walk down from the apex: a zone cut or a DNAME above the name decides first.
+    for k in apex_labels..=depth {
+        let ancestor = name.suffix(k);
+        let Some((owner, node)) = zone.node_entry(&ancestor) else { continue };
+        if k > apex_labels
+            && let Some(ns) = node.get(rtype::NS)
+            && !(k == depth && qtype == rtype::DS)
+        {
+            return Found::Referral(owner, ns);
+        }
+        if k < depth && let Some(dname) = node.get(rtype::DNAME) {
+            return Found::Dname(owner, dname);
+        }
+    }
+    if let Some(node) = zone.node(name) {
+        return at_node(Cow::Owned(name.clone()), node, qtype, any);
+    }
+    if zone.is_empty_nonterminal(name) {
+        return Found::NoData;
+    }
+    // RFC 4592: the closest encloser's wildcard child, if any, answers for the name.
+    let encloser = (apex_labels..depth).rev().map(|k| name.suffix(k)).find(|a| zone.exists(a));
+    let wild = encloser.and_then(|ce| ce.prepend(b"*").ok());
+    match wild.as_ref().and_then(|w| zone.node(w)) {
+        Some(node) => at_node(Cow::Owned(name.clone()), node, qtype, any),
+        None => Found::NxDomain,
+    }
+}
+
+fn at_node<'a>(owner: Cow<'a, Name>, node: &'a Node, qtype: u16, any: AnyPolicy) -> Found<'a> {
+    if qtype == rtype::ANY {
+        let sets: Vec<&RRset> = match any {
+            AnyPolicy::Full => node.rrsets.iter().collect(),
+            AnyPolicy::Minimal => node.rrsets.iter().take(1).collect(),
+        };
+        return if sets.is_empty() { Found::NoData } else { Found::Data(owner, sets) };
+    }
+    if let Some(set) = node.get(qtype) {
+        return Found::Data(owner, vec![set]);
+    }
+    match node.get(rtype::CNAME) {
+        Some(cname) => Found::Cname(owner, cname),
+        None => Found::NoData,
+    }
+}
+
+/// Addresses of NS, MX and SRV targets that live in the zone (glue included), once each.
+fn add_additional<'a>(out: &mut Answer<'a>, zone: &'a Zone) {
+    let mut targets: Vec<Name> = Vec::new();
+    for rr in out.answer.iter().chain(out.authority.iter()) {
+        if let Some(t) = additional_target(rr.rtype, &rr.rdata)
+            && t.is_subdomain_of(zone.origin())
+            && !targets.contains(&t)
+        {
+            targets.push(t);
+        }
+    }
+    for target in targets {
+        let Some((owner, node)) = zone.node_entry(&target) else { continue };
+        for t in [rtype::A, rtype::AAAA] {
+            if let Some(set) = node.get(t) {
+                push_set(&mut out.additional, &Cow::Borrowed(owner), set);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,14 @@
+//! The authoritative DNS server: names, zone files, zones, the answer function, the wire
+//! format and the sockets.
+
+pub mod answer;
+pub mod catalog;
+pub mod loader;
+pub mod name;
+pub mod respond;
+pub mod server;
+pub mod wire;
+pub mod writer;
+pub mod xfr;
+pub mod zone;
+pub mod zonefile;

@@ -1,0 +1,156 @@
+//! From query bytes to response bytes: decoding, the checks every authoritative server
+//! makes before looking anything up (opcode, class, EDNS version, TSIG), the answer, and
+//! encoding with truncation for UDP.
+
+use crate::dns::answer::{AnyPolicy, Answer, Rr, answer};
+use crate::dns::catalog::Catalog;
+use crate::dns::wire::{
+    CLASS_ANY, CLASS_IN, Decoded, Edns, MAX_UDP_PAYLOAD, Question, Request, decode, flag, opcode,
+    rcode, rtype,
+};
+use crate::dns::writer::{Full, MessageWriter};
+use crate::dns::zonefile::compressible_names;
+
+/// Which transport a query came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: responses are limited to the client's buffer size and truncated beyond it.
+    Udp,
+    /// TCP: up to 65535 bytes.
+    Tcp,
+}
+
+/// Bytes an OPT record without options takes.
+const OPT_SIZE: usize = 11;
+
+/// What the server should do with one received message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send nothing.
+    Drop,
+    /// Send this response.
+    Reply(Vec<u8>),
+    /// A zone transfer request (AXFR/IXFR over TCP) for the caller to check and stream.
+    Transfer(Request),
+}
+
+/// Handles one query message.
+pub fn respond(catalog: &Catalog, msg: &[u8], transport: Transport) -> Outcome {
+    let req = match decode(msg) {
+        Decoded::Drop => return Outcome::Drop,
+        Decoded::FormErr { id, flags, question, edns } => {
+            let req = Request { id, opcode: op(flags), flags, question, edns, signed: false };
+            return Outcome::Reply(error(&req, rcode::FORMERR));
+        }
+        Decoded::Request(req) => req,
+    };
+    if req.opcode != opcode::QUERY {
+        // NOTIFY and UPDATE are for primaries we do not follow; the rest do not exist.
+        let code = match req.opcode {
+            opcode::NOTIFY | 5 => rcode::REFUSED,
+            _ => rcode::NOTIMP,
+        };
+        return Outcome::Reply(error(&req, code));
+    }
+    if req.signed {
+        // We hold no TSIG keys, so no signature can verify (RFC 8945 §5.2: BADKEY/NOTAUTH).
+        return Outcome::Reply(error(&req, rcode::NOTAUTH));
+    }
+    let Some(q) = req.question.clone() else {
+        return Outcome::Reply(error(&req, rcode::FORMERR));
+    };
+    if let Some(e) = &req.edns
+        && e.version > 0
+    {
+        return Outcome::Reply(error(&req, rcode::BADVERS));
+    }
+    match q.qtype {
+        rtype::AXFR | rtype::IXFR if transport == Transport::Tcp => return Outcome::Transfer(req),
+        rtype::AXFR | rtype::IXFR => return Outcome::Reply(error(&req, rcode::REFUSED)),
+        rtype::OPT | rtype::TSIG | 249 | rtype::MAILA | rtype::MAILB => {
+            return Outcome::Reply(error(&req, rcode::NOTIMP));
+        }
+        _ => {}
+    }
+    if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
+        return Outcome::Reply(error(&req, rcode::REFUSED));
+    }
+    let Some(zone) = catalog.find(&q.name) else {
+        return Outcome::Reply(error(&req, rcode::REFUSED));
+    };
+    let any = match transport {
+        Transport::Udp => AnyPolicy::Minimal,
+        Transport::Tcp => AnyPolicy::Full,
+    };
+    let ans = answer(zone, &q.name, q.qtype, any);
+    Outcome::Reply(encode(&req, &q, &ans, transport))
+}
+
+fn op(flags: u16) -> u8 {
+    ((flags >> 11) & 0xF) as u8
+}
+
+/// Response flags: QR, the query's opcode, RD and CD copied, and the RCODE's low bits.
+fn response_flags(req: &Request, code: u16) -> u16 {
+    flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD)) | (code & 0xF)
+}
+
+/// The UDP size limit for this request: 512 without EDNS, else the client's size capped
+/// at our own maximum (and never below 512).
+pub fn udp_limit(edns: Option<&Edns>) -> usize {
+    match edns {
+        None => 512,
+        Some(e) => usize::from(e.udp_size.clamp(512, MAX_UDP_PAYLOAD)),
+    }
+}
+
+/// A response carrying only the question (when readable), the RCODE and an OPT if the
+/// query had one.
+pub fn error(req: &Request, code: u16) -> Vec<u8> {
+    let mut w = MessageWriter::new(req.id, response_flags(req, code), 65535);
+    if let Some(q) = &req.question {
+        w.question(&q.name, q.qtype, q.qclass);
+    }
+    if req.edns.is_some() {
+        w.opt(MAX_UDP_PAYLOAD, (code >> 4) as u8, &[]);
+    }
+    w.finish()
+}
+
+/// Encodes an answer. Over UDP, when the answer or authority section does not fit, the
+/// response is the question with TC set; additional records that do not fit are left out.
+pub fn encode(req: &Request, q: &Question, ans: &Answer<'_>, transport: Transport) -> Vec<u8> {
+    let limit = match transport {
+        Transport::Udp => udp_limit(req.edns.as_ref()),
+        Transport::Tcp => 65535,
+    };
+    let reserve = if req.edns.is_some() { OPT_SIZE } else { 0 };
+    let mut flags = response_flags(req, ans.rcode);
+    if ans.authoritative {
+        flags |= flag::AA;
+    }
+    let mut w = MessageWriter::new(req.id, flags, limit - reserve);
+    w.question(&q.name, q.qtype, q.qclass);
+    let fits = write_section(&mut w, 1, &ans.answer).and_then(|()| write_section(&mut w, 2, &ans.authority));
+    if fits.is_err() {
+        let mut t = MessageWriter::new(req.id, flags | flag::TC, limit);
+        t.question(&q.name, q.qtype, q.qclass);
+        w = t;
+    } else {
+        let _ = write_section(&mut w, 3, &ans.additional);
+    }
+    if req.edns.is_some() {
+        w.set_limit(limit);
+        w.opt(MAX_UDP_PAYLOAD, (ans.rcode >> 4) as u8, &[]);
+    }
+    w.finish()
+}
+
+fn write_section(w: &mut MessageWriter, section: usize, rrs: &[Rr<'_>]) -> Result<(), Full> {
+    w.begin_section(section);
+    for rr in rrs {
+        let offsets = compressible_names(rr.rtype, &rr.rdata);
+        w.record(&rr.owner, rr.rtype, CLASS_IN, rr.ttl, &rr.rdata, &offsets)?;
+    }
+    Ok(())
+}

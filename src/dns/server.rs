@@ -1,0 +1,161 @@
+//! The sockets: one UDP receive loop per listen address and a TCP listener whose
+//! connections carry any number of length-prefixed queries (RFC 7766). Each query loads the
+//! current catalog snapshot once; nothing here locks.
+
+use crate::config::TransferConfig;
+use crate::dns::catalog::Catalog;
+use crate::dns::respond::{Outcome, Transport, error, respond};
+use crate::dns::wire::{Request, rcode};
+use crate::dns::xfr::transfer_messages;
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Settings the server reads per query (swapped on reload).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Log each query.
+    pub query_log: bool,
+    /// Zone transfer policy.
+    pub transfer: TransferConfig,
+    /// TCP idle timeout.
+    pub tcp_idle_timeout: Duration,
+}
+
+/// What every socket task shares: the snapshots.
+#[derive(Debug)]
+pub struct DnsState {
+    /// Served zones.
+    pub catalog: ArcSwap<Catalog>,
+    /// Per-query settings.
+    pub settings: ArcSwap<Settings>,
+}
+
+impl DnsState {
+    /// New state with the given catalog and settings.
+    pub fn new(catalog: Catalog, settings: Settings) -> DnsState {
+        DnsState { catalog: ArcSwap::from_pointee(catalog), settings: ArcSwap::from_pointee(settings) }
+    }
+}
+
+/// Answers UDP queries on `socket` until `shutdown`.
+pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let (len, peer) = tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                // ICMP errors from earlier sends surface here on some systems; keep going.
+                Err(_) => continue,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let catalog = state.catalog.load();
+        let reply = match respond(&catalog, &buf[..len], Transport::Udp) {
+            Outcome::Reply(r) => r,
+            Outcome::Drop | Outcome::Transfer(_) => continue,
+        };
+        log_query(&state, peer, "udp", &buf[..len], &reply);
+        let _ = socket.send_to(&reply, peer).await;
+    }
+}
+
+/// Accepts TCP connections on `listener` until `shutdown`, at most `max_connections` at once.
+pub async fn run_tcp(listener: TcpListener, state: Arc<DnsState>, max_connections: usize, shutdown: CancellationToken) {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+            () = shutdown.cancelled() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(_) => continue,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve_connection(stream, peer, &state) => {},
+                () = shutdown.cancelled() => {},
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsState) {
+    let _ = stream.set_nodelay(true);
+    let idle = state.settings.load().tcp_idle_timeout;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let mut len = [0u8; 2];
+        let read = async {
+            stream.read_exact(&mut len).await?;
+            let n = usize::from(u16::from_be_bytes(len));
+            stream.read_exact(&mut buf[..n]).await.map(|_| n)
+        };
+        let n = match tokio::time::timeout(idle, read).await {
+            Ok(Ok(n)) => n,
+            _ => return,
+        };
+        let catalog = state.catalog.load();
+        let replies = match respond(&catalog, &buf[..n], Transport::Tcp) {
+            Outcome::Drop => return,
+            Outcome::Reply(r) => vec![r],
+            Outcome::Transfer(req) => transfer(&catalog, &req, peer, state),
+        };
+        if let Some(first) = replies.first() {
+            log_query(state, peer, "tcp", &buf[..n], first);
+        }
+        for r in replies {
+            let mut framed = Vec::with_capacity(r.len() + 2);
+            framed.extend_from_slice(&(r.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&r);
+            if stream.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A zone transfer for an allowed peer; REFUSED for everyone else and for unknown zones.
+fn transfer(catalog: &Catalog, req: &Request, peer: SocketAddr, state: &DnsState) -> Vec<Vec<u8>> {
+    let settings = state.settings.load();
+    let allowed = settings.transfer.allow.iter().any(|n| n.contains(peer.ip()));
+    let q = req.question.as_ref().expect("transfers carry a question");
+    let zone = catalog.get(&q.name);
+    match zone {
+        Some(zone) if allowed => {
+            tracing::info!(zone = %zone.origin(), serial = zone.serial(), %peer, "zone transfer");
+            transfer_messages(req, zone)
+        }
+        _ => {
+            tracing::warn!(zone = %q.name, %peer, allowed, "zone transfer refused");
+            vec![error(req, rcode::REFUSED)]
+        }
+    }
+}
+
+fn log_query(state: &DnsState, peer: SocketAddr, transport: &str, query: &[u8], reply: &[u8]) {
+    if !state.settings.load().query_log {
+        return;
+    }
+    let rc = reply.get(3).map(|b| b & 0xF).unwrap_or(0);
+    let q = match crate::dns::wire::decode(query) {
+        crate::dns::wire::Decoded::Request(r) => r.question,
+        _ => None,
+    };
+    match q {
+        Some(q) => tracing::info!(%peer, transport, name = %q.name, qtype = q.qtype, rcode = rc, bytes = reply.len(), "query"),
+        None => tracing::info!(%peer, transport, rcode = rc, bytes = reply.len(), "query without question"),
+    }
+}

@@ -1,0 +1,14 @@
+//! roundhouse: an authoritative DNS server that serves RFC 1035 zone files and, as the
+//! project grows, health-driven pools, regional load balancers and scalers.
+//!
+//! Module map (see `docs/architecture.md`):
+//! - [`config`]: TOML file -> validated [`config::Config`] (errors as `file:line: what`).
+//! - [`dns`]: names, zone-file parser, zones, the pure answer function, wire encoding, the
+//!   UDP/TCP server, zone transfers and NOTIFY.
+//! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
+//! - [`watch`]: file watching and SIGHUP.
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod watch;

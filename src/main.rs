@@ -1,0 +1,175 @@
+//! The `roundhouse` command line.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use roundhouse::app::{self, ConfigSource};
+use roundhouse::config::{Config, LogFormat};
+use roundhouse::dns::loader::{ZoneLoader, zone_sources};
+use roundhouse::dns::name::Name;
+use roundhouse::dns::zone::Zone;
+use roundhouse::dns::zonefile::load_zone_file;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// DNS round-robin server and global traffic manager.
+#[derive(Parser)]
+#[command(name = "roundhouse", version, about)]
+struct Cli {
+    /// Log format (overrides [log] format in the configuration).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<FormatArg>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve DNS (without --config: the built-in demo on 127.0.0.1:1053).
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and its zones, or one zone file, and exit.
+    Check {
+        /// Configuration file (TOML); without it, the built-in configuration.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Check this zone file on its own (like named-checkzone).
+        #[arg(long, conflicts_with = "config")]
+        zone: Option<PathBuf>,
+        /// Origin for --zone (default: the file name without `.zone`).
+        #[arg(long, requires = "zone")]
+        origin: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config, cli.log_format),
+        Command::Check { config, zone: Some(zone), origin, .. } => {
+            init_logging(None, cli.log_format);
+            let _ = config;
+            check_zone(zone, origin)
+        }
+        Command::Check { config, .. } => {
+            init_logging(None, cli.log_format);
+            check_config(config)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn source(config: Option<PathBuf>) -> ConfigSource {
+    config.map(ConfigSource::File).unwrap_or(ConfigSource::Embedded)
+}
+
+fn init_logging(config: Option<&Config>, flag: Option<FormatArg>) {
+    let level = config.map(|c| c.log.level.clone()).unwrap_or_else(|| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let json = match flag {
+        Some(FormatArg::Json) => true,
+        Some(FormatArg::Human) => false,
+        None => config.is_some_and(|c| c.log.format == LogFormat::Json),
+    };
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(config: Option<PathBuf>, log_format: Option<FormatArg>) -> anyhow::Result<()> {
+    let source = source(config);
+    let cfg = source.load()?;
+    init_logging(Some(&cfg), log_format);
+    let embedded = matches!(source, ConfigSource::Embedded);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let running = app::start(source).await?;
+        print_tour(&running.dns_addrs, embedded);
+        let stop = running.shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_termination().await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        });
+        running.join().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_tour(addrs: &[std::net::SocketAddr], embedded: bool) {
+    let Some(addr) = addrs.first() else { return };
+    let (host, port) = (addr.ip(), addr.port());
+    println!("roundhouse is answering DNS on {addr} (UDP and TCP). Try:");
+    if embedded {
+        println!("  dig @{host} -p {port} www.example.test");
+        println!("  dig @{host} -p {port} example.test ANY +tcp");
+        println!("  dig @{host} -p {port} nope.example.test     # NXDOMAIN with the SOA");
+    } else {
+        println!("  dig @{host} -p {port} <a name in one of your zones>");
+    }
+}
+
+fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let cfg = source(config).load()?;
+    let sources = zone_sources(&cfg)?;
+    let (catalog, report) = ZoneLoader::new().load(&sources, true);
+    for e in &report.errors {
+        eprintln!("{e}");
+    }
+    if !report.errors.is_empty() {
+        bail!("{} zone(s) failed to load", report.errors.len());
+    }
+    for z in catalog.zones() {
+        println!("zone {}: serial {}, {} records", z.origin(), z.serial(), z.record_count());
+    }
+    println!("configuration OK ({} zones)", catalog.len());
+    Ok(())
+}
+
+fn check_zone(path: PathBuf, origin: Option<String>) -> anyhow::Result<()> {
+    let origin = match origin {
+        Some(o) => o,
+        None => {
+            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            file.strip_suffix(".zone").unwrap_or(file).to_string()
+        }
+    };
+    let origin = Name::parse(&origin, Some(&Name::root())).with_context(|| format!("origin `{origin}`"))?;
+    let records = load_zone_file(&path, &origin)?;
+    let zone = Zone::new(origin, records).map_err(|e| anyhow::anyhow!("{}:1: {e}", path.display()))?;
+    println!("zone {}: serial {}, {} records: OK", zone.origin(), zone.serial(), zone.record_count());
+    Ok(())
+}
