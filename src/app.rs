@@ -82,20 +82,34 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         tracing::info!(zone = %z.origin(), serial = z.serial(), records = z.record_count(), "zone loaded");
     }
     let state = Arc::new(DnsState::new(catalog, settings(&config)));
+    let (reload, rx) = mpsc::unbounded_channel();
+    // Watch before serving, so that no edit made after the first answer can be missed.
+    let mut watcher = crate::watch::Watcher::new(reload.clone());
+    watcher.update(&config);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut dns_addrs = Vec::new();
     for &addr in &config.dns.listen {
-        let udp = UdpSocket::bind(addr).await.map_err(|source| AppError::Bind { addr, source })?;
-        let bound = udp.local_addr().map_err(|source| AppError::Bind { addr, source })?;
+        let udp = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let bound = udp
+            .local_addr()
+            .map_err(|source| AppError::Bind { addr, source })?;
         // TCP on the same port as UDP, also when the port was 0.
-        let tcp = TcpListener::bind(bound).await.map_err(|source| AppError::Bind { addr, source })?;
+        let tcp = TcpListener::bind(bound)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
         tracing::info!(udp = %bound, tcp = %bound, "dns listening");
         dns_addrs.push(bound);
         tasks.spawn(run_udp(udp, state.clone(), shutdown.clone()));
-        tasks.spawn(run_tcp(tcp, state.clone(), config.dns.tcp_max_connections, shutdown.clone()));
+        tasks.spawn(run_tcp(
+            tcp,
+            state.clone(),
+            config.dns.tcp_max_connections,
+            shutdown.clone(),
+        ));
     }
-    let (reload, rx) = mpsc::unbounded_channel();
     let (hup, stop) = (reload.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
@@ -103,9 +117,19 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
             () = stop.cancelled() => {},
         }
     });
-    let watch = Watched { source, config, loader, state, reload: reload.clone() };
-    tasks.spawn(watch.run(rx, shutdown.clone()));
-    Ok(Running { dns_addrs, reload, shutdown, tasks })
+    let watch = Watched {
+        source,
+        config,
+        loader,
+        state,
+    };
+    tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
+    Ok(Running {
+        dns_addrs,
+        reload,
+        shutdown,
+        tasks,
+    })
 }
 
 fn settings(config: &Config) -> Settings {
@@ -122,13 +146,15 @@ struct Watched {
     config: Config,
     loader: ZoneLoader,
     state: Arc<DnsState>,
-    reload: mpsc::UnboundedSender<bool>,
 }
 
 impl Watched {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<bool>, shutdown: CancellationToken) {
-        let mut watcher = crate::watch::Watcher::new(self.reload.clone());
-        watcher.update(&self.config);
+    async fn run(
+        mut self,
+        mut watcher: crate::watch::Watcher,
+        mut rx: mpsc::UnboundedReceiver<bool>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let force = tokio::select! {
                 m = rx.recv() => match m { Some(f) => f, None => return },

@@ -35,6 +35,9 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Worker threads (default: one per CPU core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Validate the configuration and its zones, or one zone file, and exit.
     Check {
@@ -53,8 +56,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => serve(config, cli.log_format),
-        Command::Check { config, zone: Some(zone), origin, .. } => {
+        Command::Serve { config, threads } => serve(config, threads, cli.log_format),
+        Command::Check {
+            config,
+            zone: Some(zone),
+            origin,
+            ..
+        } => {
             init_logging(None, cli.log_format);
             let _ = config;
             check_zone(zone, origin)
@@ -74,11 +82,15 @@ fn main() -> ExitCode {
 }
 
 fn source(config: Option<PathBuf>) -> ConfigSource {
-    config.map(ConfigSource::File).unwrap_or(ConfigSource::Embedded)
+    config
+        .map(ConfigSource::File)
+        .unwrap_or(ConfigSource::Embedded)
 }
 
 fn init_logging(config: Option<&Config>, flag: Option<FormatArg>) {
-    let level = config.map(|c| c.log.level.clone()).unwrap_or_else(|| "info".into());
+    let level = config
+        .map(|c| c.log.level.clone())
+        .unwrap_or_else(|| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let json = match flag {
@@ -87,7 +99,10 @@ fn init_logging(config: Option<&Config>, flag: Option<FormatArg>) {
         None => config.is_some_and(|c| c.log.format == LogFormat::Json),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -95,12 +110,20 @@ fn init_logging(config: Option<&Config>, flag: Option<FormatArg>) {
     }
 }
 
-fn serve(config: Option<PathBuf>, log_format: Option<FormatArg>) -> anyhow::Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    threads: Option<usize>,
+    log_format: Option<FormatArg>,
+) -> anyhow::Result<()> {
     let source = source(config);
     let cfg = source.load()?;
     init_logging(Some(&cfg), log_format);
     let embedded = matches!(source, ConfigSource::Embedded);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        runtime.worker_threads(n.max(1));
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let running = app::start(source).await?;
         print_tour(&running.dns_addrs, embedded);
@@ -153,7 +176,12 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
         bail!("{} zone(s) failed to load", report.errors.len());
     }
     for z in catalog.zones() {
-        println!("zone {}: serial {}, {} records", z.origin(), z.serial(), z.record_count());
+        println!(
+            "zone {}: serial {}, {} records",
+            z.origin(),
+            z.serial(),
+            z.record_count()
+        );
     }
     println!("configuration OK ({} zones)", catalog.len());
     Ok(())
@@ -163,13 +191,23 @@ fn check_zone(path: PathBuf, origin: Option<String>) -> anyhow::Result<()> {
     let origin = match origin {
         Some(o) => o,
         None => {
-            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             file.strip_suffix(".zone").unwrap_or(file).to_string()
         }
     };
-    let origin = Name::parse(&origin, Some(&Name::root())).with_context(|| format!("origin `{origin}`"))?;
+    let origin =
+        Name::parse(&origin, Some(&Name::root())).with_context(|| format!("origin `{origin}`"))?;
     let records = load_zone_file(&path, &origin)?;
-    let zone = Zone::new(origin, records).map_err(|e| anyhow::anyhow!("{}:1: {e}", path.display()))?;
-    println!("zone {}: serial {}, {} records: OK", zone.origin(), zone.serial(), zone.record_count());
+    let zone =
+        Zone::new(origin, records).map_err(|e| anyhow::anyhow!("{}:1: {e}", path.display()))?;
+    println!(
+        "zone {}: serial {}, {} records: OK",
+        zone.origin(),
+        zone.serial(),
+        zone.record_count()
+    );
     Ok(())
 }

@@ -31,7 +31,10 @@ impl Watcher {
                 None
             }
         };
-        Watcher { inner, dirs: BTreeSet::new() }
+        Watcher {
+            inner,
+            dirs: BTreeSet::new(),
+        }
     }
 
     /// Watches exactly the directories `config` reads from.
@@ -53,8 +56,16 @@ impl Watcher {
 fn dirs(config: &Config) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
     let mut add = |p: &Path| {
-        let dir = if p.is_dir() { p.to_path_buf() } else { p.parent().map(Path::to_path_buf).unwrap_or_default() };
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if p.is_dir() {
+            p.to_path_buf()
+        } else {
+            p.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         if dir.is_dir() {
             out.insert(dir);
         }
@@ -76,7 +87,9 @@ pub async fn sighup(reload: UnboundedSender<bool>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading");
             if reload.send(true).is_err() {

@@ -34,12 +34,21 @@ fn answers_positive_negative_and_refused_over_udp() {
     let m = ask(srv.addr, "www.example.test", 1);
     assert_eq!(rcode(&m), ResponseCode::NoError);
     assert!(m.metadata.authoritative);
-    assert_eq!(answers(&m), ["www.example.test. A 192.0.2.1", "www.example.test. A 192.0.2.2"]);
+    assert_eq!(
+        answers(&m),
+        [
+            "www.example.test. A 192.0.2.1",
+            "www.example.test. A 192.0.2.2"
+        ]
+    );
 
     let nx = ask(srv.addr, "nope.example.test", 1);
     assert_eq!(rcode(&nx), ResponseCode::NXDomain);
     assert_eq!(nx.authorities.len(), 1);
-    assert_eq!(nx.authorities[0].ttl, 60, "negative TTL is min(SOA TTL, MINIMUM)");
+    assert_eq!(
+        nx.authorities[0].ttl, 60,
+        "negative TTL is min(SOA TTL, MINIMUM)"
+    );
 
     let nodata = ask(srv.addr, "www.example.test", 28);
     assert_eq!(rcode(&nodata), ResponseCode::NoError);
@@ -55,7 +64,14 @@ fn answers_positive_negative_and_refused_over_udp() {
 fn cname_wildcard_and_referral() {
     let (_s, srv) = server();
     let m = ask(srv.addr, "alias.example.test", 1);
-    assert_eq!(answers(&m), ["alias.example.test. CNAME www.example.test.", "www.example.test. A 192.0.2.1", "www.example.test. A 192.0.2.2"]);
+    assert_eq!(
+        answers(&m),
+        [
+            "alias.example.test. CNAME www.example.test.",
+            "www.example.test. A 192.0.2.1",
+            "www.example.test. A 192.0.2.2"
+        ]
+    );
 
     let w = ask(srv.addr, "anything.wild.example.test", 16);
     assert_eq!(answers(&w), ["anything.wild.example.test. TXT wildcard"]);
@@ -63,8 +79,18 @@ fn cname_wildcard_and_referral() {
     let r = ask(srv.addr, "host.sub.example.test", 1);
     assert!(!r.metadata.authoritative, "referrals are not authoritative");
     assert!(r.answers.is_empty());
-    assert_eq!(r.authorities[0].to_string().split_whitespace().last(), Some("ns.sub.example.test."));
-    assert_eq!(r.additionals.iter().filter(|a| a.record_type() == hickory_proto::rr::RecordType::A).count(), 1, "glue");
+    assert_eq!(
+        r.authorities[0].to_string().split_whitespace().last(),
+        Some("ns.sub.example.test.")
+    );
+    assert_eq!(
+        r.additionals
+            .iter()
+            .filter(|a| a.record_type() == hickory_proto::rr::RecordType::A)
+            .count(),
+        1,
+        "glue"
+    );
 }
 
 #[test]
@@ -72,7 +98,11 @@ fn question_case_is_preserved() {
     let (_s, srv) = server();
     let q = query(7, "WwW.ExAmple.TEST", 1, None);
     let reply = udp_raw(srv.addr, &q).unwrap();
-    assert_eq!(&reply[12..12 + 18], &q[12..12 + 18], "question echoed byte for byte");
+    assert_eq!(
+        &reply[12..12 + 18],
+        &q[12..12 + 18],
+        "question echoed byte for byte"
+    );
 }
 
 #[test]
@@ -80,7 +110,10 @@ fn truncated_over_udp_complete_over_tcp() {
     let (_s, srv) = server();
     let q = query(9, "big.example.test", 16, None);
     let udp = hickory_proto::op::Message::from_vec(&udp_raw(srv.addr, &q).unwrap()).unwrap();
-    assert!(udp.metadata.truncation, "5 x 120-byte TXT does not fit 512 bytes");
+    assert!(
+        udp.metadata.truncation,
+        "5 x 120-byte TXT does not fit 512 bytes"
+    );
     let tcp = hickory_proto::op::Message::from_vec(&tcp_raw(srv.addr, &q)).unwrap();
     assert!(!tcp.metadata.truncation);
     assert_eq!(tcp.answers.len(), 5);
@@ -93,7 +126,11 @@ fn edns_version_and_opcodes() {
     let ttl_at = q.len() - 6;
     q[ttl_at + 1] = 1; // EDNS version 1
     let m = hickory_proto::op::Message::from_vec(&udp_raw(srv.addr, &q).unwrap()).unwrap();
-    assert_eq!(m.edns.as_ref().map(|e| e.rcode_high()), Some(1), "BADVERS = 16");
+    assert_eq!(
+        m.edns.as_ref().map(|e| e.rcode_high()),
+        Some(1),
+        "BADVERS = 16"
+    );
 
     let mut status = query(12, "www.example.test", 1, None);
     status[2] = 2 << 3; // opcode STATUS
@@ -105,7 +142,10 @@ fn edns_version_and_opcodes() {
     resp[2] = 0x80;
     assert!(udp_raw(srv.addr, &resp).is_none());
     // and the server still answers afterwards
-    assert_eq!(rcode(&ask(srv.addr, "www.example.test", 1)), ResponseCode::NoError);
+    assert_eq!(
+        rcode(&ask(srv.addr, "www.example.test", 1)),
+        ResponseCode::NoError
+    );
 }
 
 #[test]
@@ -125,7 +165,13 @@ fn zone_transfer_to_allowed_secondary() {
     let m = hickory_proto::op::Message::from_vec(&tcp_raw(srv.addr, &q)).unwrap();
     assert_eq!(rcode(&m), ResponseCode::NoError);
     let n = m.answers.len();
-    assert_eq!(m.answers[0].record_type(), hickory_proto::rr::RecordType::SOA);
-    assert_eq!(m.answers[n - 1].record_type(), hickory_proto::rr::RecordType::SOA);
-    assert_eq!(n, 16, "14 records plus the closing SOA");
+    assert_eq!(
+        m.answers[0].record_type(),
+        hickory_proto::rr::RecordType::SOA
+    );
+    assert_eq!(
+        m.answers[n - 1].record_type(),
+        hickory_proto::rr::RecordType::SOA
+    );
+    assert_eq!(n, 15, "14 records (SOA first) plus the closing SOA");
 }

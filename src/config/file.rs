@@ -93,7 +93,10 @@ pub struct FileLog {
 
 impl Default for FileLog {
     fn default() -> FileLog {
-        FileLog { format: default_log_format(), level: default_log_level() }
+        FileLog {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
     }
 }
 

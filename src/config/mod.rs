@@ -14,7 +14,10 @@ use std::time::Duration;
 /// The configuration compiled into the binary: what `serve` runs without `--config`.
 pub const EMBEDDED: &str = include_str!("../../config/default.toml");
 /// The example zone compiled into the binary, served when `zones/` is not on disk.
-pub const EMBEDDED_ZONE: (&str, &str) = ("example.test.", include_str!("../../zones/example.test.zone"));
+pub const EMBEDDED_ZONE: (&str, &str) = (
+    "example.test.",
+    include_str!("../../zones/example.test.zone"),
+);
 
 /// A configuration error: `file:line: what`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,7 +114,8 @@ impl Config {
 
     /// The embedded default; relative paths are relative to the working directory.
     pub fn embedded() -> Config {
-        validate::parse(EMBEDDED, Path::new("<embedded>"), Path::new("")).expect("embedded config is valid")
+        validate::parse(EMBEDDED, Path::new("<embedded>"), Path::new(""))
+            .expect("embedded config is valid")
     }
 
     /// Parses configuration text (for tests and `check`).
@@ -142,6 +146,10 @@ mod tests {
                 n += 1;
             }
         }
-        assert!(n >= 2, "expected the sample configurations in {}", dir.display());
+        assert!(
+            n >= 2,
+            "expected the sample configurations in {}",
+            dir.display()
+        );
     }
 }

@@ -26,7 +26,11 @@ impl Network {
             v4 => v4,
         };
         let (a, b, bits) = match (self.addr, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)) << 96, u128::from(u32::from(b)) << 96, self.prefix),
+            (IpAddr::V4(a), IpAddr::V4(b)) => (
+                u128::from(u32::from(a)) << 96,
+                u128::from(u32::from(b)) << 96,
+                self.prefix,
+            ),
             (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), self.prefix),
             _ => return false,
         };
@@ -41,11 +45,17 @@ impl FromStr for Network {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.parse().map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{s}` is not an IP address or CIDR network"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("`{s}`: prefix must be 0..={max}"))?,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`{s}`: prefix must be 0..={max}"))?,
         };
         Ok(Network { addr, prefix })
     }
@@ -54,15 +64,23 @@ impl FromStr for Network {
 /// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (try `10s` or `500ms`)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (try `10s` or `500ms`)"))?;
     let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{s}` (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(secs))
 }
@@ -75,8 +93,15 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, offset: usize, message: impl Into<String>) -> ConfigError {
-        let line = self.text[..offset.min(self.text.len())].matches('\n').count() + 1;
-        ConfigError { file: self.file.to_path_buf(), line, message: message.into() }
+        let line = self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
 
     fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ConfigError {
@@ -85,7 +110,11 @@ impl Ctx<'_> {
 
     fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
     }
 }
 
@@ -96,38 +125,68 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         let at = e.span().map(|s| s.start).unwrap_or(0);
         ctx.err(at, e.message().trim().to_string())
     })?;
-    Ok(Config { path: None, dns: dns(&ctx, raw.dns)?, log: log(&ctx, raw.log)? })
+    Ok(Config {
+        path: None,
+        dns: dns(&ctx, raw.dns)?,
+        log: log(&ctx, raw.log)?,
+    })
 }
 
 fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
     let mut listen = Vec::new();
     for l in &d.listen {
-        let addr: SocketAddr = l
-            .get_ref()
-            .parse()
-            .map_err(|_| ctx.at(l, format!("dns.listen: `{}` is not an address:port (e.g. 127.0.0.1:1053)", l.get_ref())))?;
+        let addr: SocketAddr = l.get_ref().parse().map_err(|_| {
+            ctx.at(
+                l,
+                format!(
+                    "dns.listen: `{}` is not an address:port (e.g. 127.0.0.1:1053)",
+                    l.get_ref()
+                ),
+            )
+        })?;
         listen.push(addr);
     }
     let mut zones = Vec::new();
     for z in &d.zone {
-        let origin = Name::parse(z.origin.get_ref(), Some(&Name::root()))
-            .map_err(|e| ctx.at(&z.origin, format!("dns.zone.origin: `{}`: {e}", z.origin.get_ref())))?;
+        let origin = Name::parse(z.origin.get_ref(), Some(&Name::root())).map_err(|e| {
+            ctx.at(
+                &z.origin,
+                format!("dns.zone.origin: `{}`: {e}", z.origin.get_ref()),
+            )
+        })?;
         if zones.iter().any(|o: &ZoneConfig| o.origin == origin) {
-            return Err(ctx.at(&z.origin, format!("dns.zone: zone {origin} is listed twice")));
+            return Err(ctx.at(
+                &z.origin,
+                format!("dns.zone: zone {origin} is listed twice"),
+            ));
         }
-        zones.push(ZoneConfig { origin, file: ctx.path(z.file.get_ref()) });
+        zones.push(ZoneConfig {
+            origin,
+            file: ctx.path(z.file.get_ref()),
+        });
     }
-    let timeout = parse_duration(d.tcp_idle_timeout.get_ref()).map_err(|e| ctx.at(&d.tcp_idle_timeout, format!("dns.tcp_idle_timeout: {e}")))?;
+    let timeout = parse_duration(d.tcp_idle_timeout.get_ref())
+        .map_err(|e| ctx.at(&d.tcp_idle_timeout, format!("dns.tcp_idle_timeout: {e}")))?;
     if timeout.is_zero() {
-        return Err(ctx.at(&d.tcp_idle_timeout, "dns.tcp_idle_timeout must be greater than 0"));
+        return Err(ctx.at(
+            &d.tcp_idle_timeout,
+            "dns.tcp_idle_timeout must be greater than 0",
+        ));
     }
     let max_conn = *d.tcp_max_connections.get_ref();
     if max_conn == 0 {
-        return Err(ctx.at(&d.tcp_max_connections, "dns.tcp_max_connections must be at least 1"));
+        return Err(ctx.at(
+            &d.tcp_max_connections,
+            "dns.tcp_max_connections must be at least 1",
+        ));
     }
     Ok(DnsConfig {
         listen,
-        zones_dir: d.zones_dir.as_ref().filter(|z| !z.get_ref().is_empty()).map(|z| ctx.path(z.get_ref())),
+        zones_dir: d
+            .zones_dir
+            .as_ref()
+            .filter(|z| !z.get_ref().is_empty())
+            .map(|z| ctx.path(z.get_ref())),
         zones,
         query_log: d.query_log,
         tcp_idle_timeout: timeout,
@@ -139,12 +198,22 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
 fn transfer(ctx: &Ctx<'_>, t: &super::file::FileTransfer) -> Result<TransferConfig, ConfigError> {
     let mut allow = Vec::new();
     for a in &t.allow {
-        allow.push(a.get_ref().parse().map_err(|e| ctx.at(a, format!("dns.transfer.allow: {e}")))?);
+        allow.push(
+            a.get_ref()
+                .parse()
+                .map_err(|e| ctx.at(a, format!("dns.transfer.allow: {e}")))?,
+        );
     }
     let mut notify = Vec::new();
     for n in &t.notify {
         let addr = n.get_ref().parse().map_err(|_| {
-            ctx.at(n, format!("dns.transfer.notify: `{}` is not an address:port (e.g. 127.0.0.1:53)", n.get_ref()))
+            ctx.at(
+                n,
+                format!(
+                    "dns.transfer.notify: `{}` is not an address:port (e.g. 127.0.0.1:53)",
+                    n.get_ref()
+                ),
+            )
         })?;
         notify.push(addr);
     }
@@ -155,9 +224,17 @@ fn log(ctx: &Ctx<'_>, l: FileLog) -> Result<LogConfig, ConfigError> {
     let format = match l.format.get_ref().as_str() {
         "human" => LogFormat::Human,
         "json" => LogFormat::Json,
-        other => return Err(ctx.at(&l.format, format!("log.format: `{other}` is not `human` or `json`"))),
+        other => {
+            return Err(ctx.at(
+                &l.format,
+                format!("log.format: `{other}` is not `human` or `json`"),
+            ));
+        }
     };
-    Ok(LogConfig { format, level: l.level })
+    Ok(LogConfig {
+        format,
+        level: l.level,
+    })
 }
 
 #[cfg(test)]
@@ -165,20 +242,36 @@ mod tests {
     use super::*;
 
     fn parse_err(text: &str) -> String {
-        parse(text, Path::new("t.toml"), Path::new("/base")).unwrap_err().to_string()
+        parse(text, Path::new("t.toml"), Path::new("/base"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        assert_eq!(parse_err("[dns]\nlisten = [\"nope\"]\n"), "t.toml:2: dns.listen: `nope` is not an address:port (e.g. 127.0.0.1:1053)");
+        assert_eq!(
+            parse_err("[dns]\nlisten = [\"nope\"]\n"),
+            "t.toml:2: dns.listen: `nope` is not an address:port (e.g. 127.0.0.1:1053)"
+        );
         assert!(parse_err("[dns]\n\nbogus = 1\n").starts_with("t.toml:3: unknown field `bogus`"));
-        assert!(parse_err("[dns.transfer]\nallow = [\"10.0.0.0/33\"]\n").starts_with("t.toml:2: dns.transfer.allow"));
-        assert!(parse_err("[dns]\ntcp_idle_timeout = \"3 parsecs\"\n").starts_with("t.toml:2: dns.tcp_idle_timeout"));
+        assert!(
+            parse_err("[dns.transfer]\nallow = [\"10.0.0.0/33\"]\n")
+                .starts_with("t.toml:2: dns.transfer.allow")
+        );
+        assert!(
+            parse_err("[dns]\ntcp_idle_timeout = \"3 parsecs\"\n")
+                .starts_with("t.toml:2: dns.tcp_idle_timeout")
+        );
     }
 
     #[test]
     fn relative_paths_follow_the_file() {
-        let c = parse("[dns]\nzones_dir = \"z\"\n[[dns.zone]]\norigin = \"a.test\"\nfile = \"/abs/a\"\n", Path::new("t.toml"), Path::new("/base")).unwrap();
+        let c = parse(
+            "[dns]\nzones_dir = \"z\"\n[[dns.zone]]\norigin = \"a.test\"\nfile = \"/abs/a\"\n",
+            Path::new("t.toml"),
+            Path::new("/base"),
+        )
+        .unwrap();
         assert_eq!(c.dns.zones_dir, Some(PathBuf::from("/base/z")));
         assert_eq!(c.dns.zones[0].file, PathBuf::from("/abs/a"));
         assert_eq!(c.dns.zones[0].origin.to_string(), "a.test.");

@@ -8,8 +8,10 @@ use crate::dns::zone::{Node, RRset, Zone};
 use crate::dns::zonefile::additional_target;
 use std::borrow::Cow;
 
-/// Longest CNAME/DNAME chain we follow inside a zone (knotd and NSD stop at similar depths).
-const MAX_CHAIN: usize = 12;
+/// Most CNAME records (read or synthesized from a DNAME) one answer carries; the last one's
+/// target is still looked up, but a further CNAME there is left for the resolver to follow.
+/// Matches knotd, so resolvers see the same answers from both.
+const MAX_CNAMES: usize = 5;
 /// YXDOMAIN: a DNAME substitution produced a name that is too long (RFC 6672 §2.2).
 const YXDOMAIN: u16 = 6;
 
@@ -62,10 +64,18 @@ enum Found<'a> {
 
 /// Answers a question from `zone`, which must contain `qname`.
 pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> Answer<'a> {
-    let mut out = Answer { authoritative: true, ..Answer::default() };
+    let mut out = Answer {
+        authoritative: true,
+        ..Answer::default()
+    };
     let mut name: Cow<'a, Name> = Cow::Owned(qname.clone());
-    for _ in 0..MAX_CHAIN {
-        match lookup(zone, &name, qtype, any) {
+    let mut cnames = 0;
+    loop {
+        let found = lookup(zone, &name, qtype, any);
+        if cnames == MAX_CNAMES && matches!(found, Found::Cname(..) | Found::Dname(..)) {
+            break;
+        }
+        match found {
             Found::Data(owner, sets) => {
                 for set in sets {
                     push_set(&mut out.answer, &owner, set);
@@ -74,6 +84,7 @@ pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> A
             }
             Found::Cname(owner, set) => {
                 push_set(&mut out.answer, &owner, set);
+                cnames += 1;
                 match Name::from_wire(&set.rdatas[0]) {
                     Ok(target) if target.is_subdomain_of(zone.origin()) && !seen(&out, &target) => {
                         name = Cow::Owned(target);
@@ -82,7 +93,14 @@ pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> A
                 }
             }
             Found::Dname(owner, set) => {
-                push_set(&mut out.answer, &Cow::Borrowed(owner), set);
+                // knotd writes a DNAME found at a wildcard owner with the query name as its
+                // owner (as if expanded); we do the same so both servers answer alike.
+                let shown = if owner.is_wildcard() {
+                    name.clone()
+                } else {
+                    Cow::Borrowed(owner)
+                };
+                push_set(&mut out.answer, &shown, set);
                 let Some(target) = substitute(&name, owner, &set.rdatas[0]) else {
                     out.rcode = YXDOMAIN;
                     break;
@@ -93,6 +111,7 @@ pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> A
                     ttl: set.ttl,
                     rdata: Cow::Owned(target.wire().to_vec()),
                 });
+                cnames += 1;
                 if !target.is_subdomain_of(zone.origin()) || seen(&out, &target) {
                     break;
                 }
@@ -123,9 +142,16 @@ fn seen(out: &Answer<'_>, name: &Name) -> bool {
     out.answer.iter().any(|rr| rr.owner.as_ref() == name)
 }
 
+// Takes the Cow by reference on purpose: cloning a borrowed owner per record stays a borrow.
+#[allow(clippy::ptr_arg)]
 fn push_set<'a>(dst: &mut Vec<Rr<'a>>, owner: &Cow<'a, Name>, set: &'a RRset) {
     for rd in &set.rdatas {
-        dst.push(Rr { owner: owner.clone(), rtype: set.rtype, ttl: set.ttl, rdata: Cow::Borrowed(rd) });
+        dst.push(Rr {
+            owner: owner.clone(),
+            rtype: set.rtype,
+            ttl: set.ttl,
+            rdata: Cow::Borrowed(rd),
+        });
     }
 }
 
@@ -159,14 +185,18 @@ fn lookup<'a>(zone: &'a Zone, name: &Name, qtype: u16, any: AnyPolicy) -> Found<
     // Walk down from the apex: a zone cut or a DNAME above the name decides first.
     for k in apex_labels..=depth {
         let ancestor = name.suffix(k);
-        let Some((owner, node)) = zone.node_entry(&ancestor) else { continue };
+        let Some((owner, node)) = zone.node_entry(&ancestor) else {
+            continue;
+        };
         if k > apex_labels
             && let Some(ns) = node.get(rtype::NS)
             && !(k == depth && qtype == rtype::DS)
         {
             return Found::Referral(owner, ns);
         }
-        if k < depth && let Some(dname) = node.get(rtype::DNAME) {
+        if k < depth
+            && let Some(dname) = node.get(rtype::DNAME)
+        {
             return Found::Dname(owner, dname);
         }
     }
@@ -176,10 +206,7 @@ fn lookup<'a>(zone: &'a Zone, name: &Name, qtype: u16, any: AnyPolicy) -> Found<
     if zone.is_empty_nonterminal(name) {
         return Found::NoData;
     }
-    // RFC 4592: the closest encloser's wildcard child, if any, answers for the name.
-    let encloser = (apex_labels..depth).rev().map(|k| name.suffix(k)).find(|a| zone.exists(a));
-    let wild = encloser.and_then(|ce| ce.prepend(b"*").ok());
-    match wild.as_ref().and_then(|w| zone.node(w)) {
+    match zone.wildcard_for(name) {
         Some(node) => at_node(Cow::Owned(name.clone()), node, qtype, any),
         None => Found::NxDomain,
     }
@@ -191,7 +218,11 @@ fn at_node<'a>(owner: Cow<'a, Name>, node: &'a Node, qtype: u16, any: AnyPolicy)
             AnyPolicy::Full => node.rrsets.iter().collect(),
             AnyPolicy::Minimal => node.rrsets.iter().take(1).collect(),
         };
-        return if sets.is_empty() { Found::NoData } else { Found::Data(owner, sets) };
+        return if sets.is_empty() {
+            Found::NoData
+        } else {
+            Found::Data(owner, sets)
+        };
     }
     if let Some(set) = node.get(qtype) {
         return Found::Data(owner, vec![set]);
@@ -202,22 +233,39 @@ fn at_node<'a>(owner: Cow<'a, Name>, node: &'a Node, qtype: u16, any: AnyPolicy)
     }
 }
 
-/// Addresses of NS, MX and SRV targets that live in the zone (glue included), once each.
+/// The RRsets worth adding for a target of a record of type `rtype`: addresses, and for
+/// SVCB/HTTPS also the target's own SVCB/HTTPS records (RFC 9460 §4.1).
+fn additional_types(rtype: u16) -> &'static [u16] {
+    match rtype {
+        rtype::SVCB => &[rtype::SVCB, rtype::A, rtype::AAAA],
+        rtype::HTTPS => &[rtype::HTTPS, rtype::A, rtype::AAAA],
+        _ => &[rtype::A, rtype::AAAA],
+    }
+}
+
+/// Records for the targets of NS, MX, SRV, SVCB and HTTPS records that live in the zone
+/// (glue and wildcard matches included), once each.
 fn add_additional<'a>(out: &mut Answer<'a>, zone: &'a Zone) {
-    let mut targets: Vec<Name> = Vec::new();
+    let mut targets: Vec<(Name, u16)> = Vec::new();
     for rr in out.answer.iter().chain(out.authority.iter()) {
         if let Some(t) = additional_target(rr.rtype, &rr.rdata)
             && t.is_subdomain_of(zone.origin())
-            && !targets.contains(&t)
+            && !targets.iter().any(|(n, _)| *n == t)
         {
-            targets.push(t);
+            targets.push((t, rr.rtype));
         }
     }
-    for target in targets {
-        let Some((owner, node)) = zone.node_entry(&target) else { continue };
-        for t in [rtype::A, rtype::AAAA] {
+    for (target, from) in targets {
+        let (owner, node) = match zone.node_entry(&target) {
+            Some((owner, node)) => (Cow::Borrowed(owner), node),
+            None => match zone.wildcard_for(&target) {
+                Some(node) => (Cow::Owned(target), node),
+                None => continue,
+            },
+        };
+        for &t in additional_types(from) {
             if let Some(set) = node.get(t) {
-                push_set(&mut out.additional, &Cow::Borrowed(owner), set);
+                push_set(&mut out.additional, &owner, set);
             }
         }
     }

@@ -32,7 +32,9 @@ impl Catalog {
         if self.zones.is_empty() {
             return None;
         }
-        (0..=name.label_count()).rev().find_map(|k| self.zones.get(&name.suffix(k)))
+        (0..=name.label_count())
+            .rev()
+            .find_map(|k| self.zones.get(&name.suffix(k)))
     }
 
     /// All zones.

@@ -55,25 +55,38 @@ pub fn zone_sources(config: &Config) -> Result<Vec<ZoneSource>, LoadError> {
     }
     for z in &dns.zones {
         out.retain(|s: &ZoneSource| s.origin != z.origin);
-        out.push(ZoneSource { origin: z.origin.clone(), file: Some(z.file.clone()) });
+        out.push(ZoneSource {
+            origin: z.origin.clone(),
+            file: Some(z.file.clone()),
+        });
     }
     Ok(out)
 }
 
 fn scan_dir(dir: &Path) -> Result<Vec<ZoneSource>, LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LoadError::Dir(dir.display().to_string(), e.to_string()))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LoadError::Dir(dir.display().to_string(), e.to_string()))?;
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
-        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".zone")) else {
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".zone"))
+        else {
             continue;
         };
         if stem.starts_with('.') || !path.is_file() {
             continue;
         }
         match Name::parse(&format!("{stem}."), None) {
-            Ok(origin) => out.push(ZoneSource { origin, file: Some(path) }),
-            Err(e) => tracing::warn!(file = %path.display(), "skipped: file name is not a zone name: {e}"),
+            Ok(origin) => out.push(ZoneSource {
+                origin,
+                file: Some(path),
+            }),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "skipped: file name is not a zone name: {e}")
+            }
         }
     }
     out.sort_by(|a, b| a.origin.cmp(&b.origin));
@@ -140,9 +153,18 @@ impl ZoneLoader {
                         tracing::warn!(zone = %src.origin, serial = fresh.zone.serial(), "zone content changed but its SOA serial did not: secondaries will not pick up the change");
                     }
                     if !same {
-                        report.changed.push((src.origin.clone(), fresh.zone.serial()));
+                        report
+                            .changed
+                            .push((src.origin.clone(), fresh.zone.serial()));
                     }
-                    let kept = if same { Loaded { stamps: fresh.stamps, ..prev.cloned().expect("same implies prev") } } else { fresh };
+                    let kept = if same {
+                        Loaded {
+                            stamps: fresh.stamps,
+                            ..prev.cloned().expect("same implies prev")
+                        }
+                    } else {
+                        fresh
+                    };
                     next.insert(src.origin.clone(), kept);
                 }
                 Err(e) => {
@@ -165,15 +187,41 @@ impl ZoneLoader {
 fn read_zone(src: &ZoneSource) -> Result<Loaded, LoadError> {
     let (records, file) = match &src.file {
         Some(path) => (load_zone_file(path, &src.origin)?, Some(path.clone())),
-        None => (parse_zone_text(EMBEDDED_ZONE.1, Path::new("<embedded>/example.test.zone"), &src.origin)?, None),
+        None => (
+            parse_zone_text(
+                EMBEDDED_ZONE.1,
+                Path::new("<embedded>/example.test.zone"),
+                &src.origin,
+            )?,
+            None,
+        ),
     };
-    let mut files: Vec<PathBuf> = records.iter().map(|r| r.source.file.to_path_buf()).collect();
+    let mut files: Vec<PathBuf> = records
+        .iter()
+        .map(|r| r.source.file.to_path_buf())
+        .collect();
     files.extend(file.clone());
     files.sort();
     files.dedup();
     files.retain(|f| f.is_file());
-    let stamps = files.into_iter().map(|f| { let s = stamp(&f); (f, s) }).collect();
-    let name = file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "<embedded>".into());
-    let zone = Zone::new(src.origin.clone(), records).map_err(|e| LoadError::Zone { file: name, message: e.to_string() })?;
-    Ok(Loaded { zone: Arc::new(zone), file, stamps })
+    let stamps = files
+        .into_iter()
+        .map(|f| {
+            let s = stamp(&f);
+            (f, s)
+        })
+        .collect();
+    let name = file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "<embedded>".into());
+    let zone = Zone::new(src.origin.clone(), records).map_err(|e| LoadError::Zone {
+        file: name,
+        message: e.to_string(),
+    })?;
+    Ok(Loaded {
+        zone: Arc::new(zone),
+        file,
+        stamps,
+    })
 }

@@ -49,9 +49,7 @@ impl Name {
     /// Decodes exactly one uncompressed wire-format name (no pointers, no trailing bytes).
     pub fn from_wire(bytes: &[u8]) -> Result<Name, NameError> {
         match wire_name_len(bytes) {
-            Some(len) if len == bytes.len() => Ok(Name {
-                wire: bytes.into(),
-            }),
+            Some(len) if len == bytes.len() => Ok(Name { wire: bytes.into() }),
             Some(_) => Err(NameError::BadWire),
             None => Err(NameError::BadWire),
         }
@@ -178,6 +176,12 @@ impl Name {
         Name {
             wire: self.wire.to_ascii_lowercase().into(),
         }
+    }
+
+    /// Lowercases in place (no allocation), consuming `self`.
+    pub(crate) fn into_lowercase(mut self) -> Name {
+        self.wire.make_ascii_lowercase();
+        self
     }
 
     /// True when this name equals `other` or lies below it (ASCII case-insensitive).
@@ -375,7 +379,10 @@ mod tests {
     #[test]
     fn parse_absolute_and_relative() {
         let origin = n("example.com.");
-        assert_eq!(n("www.example.com.").wire(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(
+            n("www.example.com.").wire(),
+            b"\x03www\x07example\x03com\x00"
+        );
         let rel = Name::parse("www", Some(&origin)).unwrap();
         assert_eq!(rel, n("WWW.Example.COM."));
         assert_eq!(Name::parse("@", Some(&origin)).unwrap(), origin);
@@ -401,7 +408,7 @@ mod tests {
         assert_eq!(Name::parse(&long, None), Err(NameError::LabelTooLong));
         let ok = format!("{}.", "a".repeat(63));
         assert!(Name::parse(&ok, None).is_ok());
-        let too_long = format!("{}.", ["a".repeat(63); 4].join("."));
+        let too_long = format!("{}.", vec!["a".repeat(63); 4].join("."));
         assert_eq!(Name::parse(&too_long, None), Err(NameError::NameTooLong));
         assert_eq!(Name::parse("a..b.", None), Err(NameError::EmptyLabel));
         assert_eq!(Name::parse(".a.", None), Err(NameError::EmptyLabel));

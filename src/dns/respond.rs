@@ -2,7 +2,7 @@
 //! makes before looking anything up (opcode, class, EDNS version, TSIG), the answer, and
 //! encoding with truncation for UDP.
 
-use crate::dns::answer::{AnyPolicy, Answer, Rr, answer};
+use crate::dns::answer::{Answer, AnyPolicy, Rr, answer};
 use crate::dns::catalog::Catalog;
 use crate::dns::wire::{
     CLASS_ANY, CLASS_IN, Decoded, Edns, MAX_UDP_PAYLOAD, Question, Request, decode, flag, opcode,
@@ -38,8 +38,20 @@ pub enum Outcome {
 pub fn respond(catalog: &Catalog, msg: &[u8], transport: Transport) -> Outcome {
     let req = match decode(msg) {
         Decoded::Drop => return Outcome::Drop,
-        Decoded::FormErr { id, flags, question, edns } => {
-            let req = Request { id, opcode: op(flags), flags, question, edns, signed: false };
+        Decoded::FormErr {
+            id,
+            flags,
+            question,
+            edns,
+        } => {
+            let req = Request {
+                id,
+                opcode: op(flags),
+                flags,
+                question,
+                edns,
+                signed: false,
+            };
             return Outcome::Reply(error(&req, rcode::FORMERR));
         }
         Decoded::Request(req) => req,
@@ -131,13 +143,14 @@ pub fn encode(req: &Request, q: &Question, ans: &Answer<'_>, transport: Transpor
     }
     let mut w = MessageWriter::new(req.id, flags, limit - reserve);
     w.question(&q.name, q.qtype, q.qclass);
-    let fits = write_section(&mut w, 1, &ans.answer).and_then(|()| write_section(&mut w, 2, &ans.authority));
+    let fits = write_section(&mut w, 1, &ans.answer)
+        .and_then(|()| write_section(&mut w, 2, &ans.authority));
     if fits.is_err() {
         let mut t = MessageWriter::new(req.id, flags | flag::TC, limit);
         t.question(&q.name, q.qtype, q.qclass);
         w = t;
     } else {
-        let _ = write_section(&mut w, 3, &ans.additional);
+        write_additional(&mut w, &ans.additional);
     }
     if req.edns.is_some() {
         w.set_limit(limit);
@@ -146,8 +159,25 @@ pub fn encode(req: &Request, q: &Question, ans: &Answer<'_>, transport: Transpor
     w.finish()
 }
 
+/// Additional records go in whole per owner name (all addresses of a target, or none) until
+/// one does not fit; nothing is truncated for them (as knotd does).
+fn write_additional(w: &mut MessageWriter, rrs: &[Rr<'_>]) {
+    w.begin_section(3);
+    for group in rrs.chunk_by(|a, b| a.owner == b.owner) {
+        let cp = w.checkpoint();
+        if write_records(w, group).is_err() {
+            w.rollback(cp);
+            return;
+        }
+    }
+}
+
 fn write_section(w: &mut MessageWriter, section: usize, rrs: &[Rr<'_>]) -> Result<(), Full> {
     w.begin_section(section);
+    write_records(w, rrs)
+}
+
+fn write_records(w: &mut MessageWriter, rrs: &[Rr<'_>]) -> Result<(), Full> {
     for rr in rrs {
         let offsets = compressible_names(rr.rtype, &rr.rdata);
         w.record(&rr.owner, rr.rtype, CLASS_IN, rr.ttl, &rr.rdata, &offsets)?;

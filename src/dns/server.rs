@@ -39,7 +39,10 @@ pub struct DnsState {
 impl DnsState {
     /// New state with the given catalog and settings.
     pub fn new(catalog: Catalog, settings: Settings) -> DnsState {
-        DnsState { catalog: ArcSwap::from_pointee(catalog), settings: ArcSwap::from_pointee(settings) }
+        DnsState {
+            catalog: ArcSwap::from_pointee(catalog),
+            settings: ArcSwap::from_pointee(settings),
+        }
     }
 }
 
@@ -66,7 +69,12 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancella
 }
 
 /// Accepts TCP connections on `listener` until `shutdown`, at most `max_connections` at once.
-pub async fn run_tcp(listener: TcpListener, state: Arc<DnsState>, max_connections: usize, shutdown: CancellationToken) {
+pub async fn run_tcp(
+    listener: TcpListener,
+    state: Arc<DnsState>,
+    max_connections: usize,
+    shutdown: CancellationToken,
+) {
     let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
@@ -130,7 +138,11 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsSt
 /// A zone transfer for an allowed peer; REFUSED for everyone else and for unknown zones.
 fn transfer(catalog: &Catalog, req: &Request, peer: SocketAddr, state: &DnsState) -> Vec<Vec<u8>> {
     let settings = state.settings.load();
-    let allowed = settings.transfer.allow.iter().any(|n| n.contains(peer.ip()));
+    let allowed = settings
+        .transfer
+        .allow
+        .iter()
+        .any(|n| n.contains(peer.ip()));
     let q = req.question.as_ref().expect("transfers carry a question");
     let zone = catalog.get(&q.name);
     match zone {
@@ -155,7 +167,11 @@ fn log_query(state: &DnsState, peer: SocketAddr, transport: &str, query: &[u8], 
         _ => None,
     };
     match q {
-        Some(q) => tracing::info!(%peer, transport, name = %q.name, qtype = q.qtype, rcode = rc, bytes = reply.len(), "query"),
-        None => tracing::info!(%peer, transport, rcode = rc, bytes = reply.len(), "query without question"),
+        Some(q) => {
+            tracing::info!(%peer, transport, name = %q.name, qtype = q.qtype, rcode = rc, bytes = reply.len(), "query")
+        }
+        None => {
+            tracing::info!(%peer, transport, rcode = rc, bytes = reply.len(), "query without question")
+        }
     }
 }

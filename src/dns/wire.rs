@@ -34,6 +34,10 @@ pub mod rtype {
     pub const RRSIG: u16 = 46;
     /// Next secure.
     pub const NSEC: u16 = 47;
+    /// Service binding.
+    pub const SVCB: u16 = 64;
+    /// HTTPS service binding.
+    pub const HTTPS: u16 = 65;
     /// Transaction signature.
     pub const TSIG: u16 = 250;
     /// Incremental zone transfer.
@@ -239,7 +243,13 @@ fn read_rr(msg: &[u8], pos: usize) -> Res<(RawRr, usize)> {
     if start + rdlen > msg.len() {
         return Err(Malformed::Formerr);
     }
-    let rr = RawRr { owner_root: owner.is_root(), rtype, class, ttl, rdata: start..start + rdlen };
+    let rr = RawRr {
+        owner_root: owner.is_root(),
+        rtype,
+        class,
+        ttl,
+        rdata: start..start + rdlen,
+    };
     Ok((rr, start + rdlen))
 }
 
@@ -257,7 +267,12 @@ pub fn decode(msg: &[u8]) -> Decoded {
     let (qd, an, ns, ar) = (count(0), count(1), count(2), count(3));
     let mut pos = 12;
     let mut question = None;
-    let formerr = |question, edns| Decoded::FormErr { id, flags, question, edns };
+    let formerr = |question, edns| Decoded::FormErr {
+        id,
+        flags,
+        question,
+        edns,
+    };
     if qd > 1 {
         return formerr(None, None);
     }
@@ -296,14 +311,28 @@ pub fn decode(msg: &[u8]) -> Decoded {
         }
     }
     let opcode = ((flags >> 11) & 0xF) as u8;
-    Decoded::Request(Request { id, opcode, flags, question, edns, signed })
+    Decoded::Request(Request {
+        id,
+        opcode,
+        flags,
+        question,
+        edns,
+        signed,
+    })
 }
 
 fn read_question(msg: &[u8], pos: usize) -> Option<(Question, usize)> {
     let (name, p) = read_name(msg, pos)?;
     let qtype = u16_at(msg, p).ok()?;
     let qclass = u16_at(msg, p + 2).ok()?;
-    Some((Question { name, qtype, qclass }, p + 4))
+    Some((
+        Question {
+            name,
+            qtype,
+            qclass,
+        },
+        p + 4,
+    ))
 }
 
 /// The EDNS fields of an OPT record whose options did not decode (for the FORMERR reply).
@@ -372,7 +401,10 @@ fn read_client_subnet(body: &[u8]) -> Res<ClientSubnet> {
         a[..bytes.len()].copy_from_slice(bytes);
         IpAddr::from(a)
     };
-    Ok(ClientSubnet { addr, source_prefix: source })
+    Ok(ClientSubnet {
+        addr,
+        source_prefix: source,
+    })
 }
 
 #[cfg(test)]
@@ -399,7 +431,9 @@ mod tests {
     #[test]
     fn plain_query_decodes() {
         let m = query(b"\x03www\x07example\x00", 1, &[], 0);
-        let Decoded::Request(r) = decode(&m) else { panic!("not a request") };
+        let Decoded::Request(r) = decode(&m) else {
+            panic!("not a request")
+        };
         let q = r.question.expect("question");
         assert_eq!(q.name.to_string(), "www.example.");
         assert_eq!((r.id, q.qtype, q.qclass), (0x1234, 1, 1));
@@ -417,14 +451,19 @@ mod tests {
     #[test]
     fn pointer_loops_are_formerr() {
         let m = query(b"\xC0\x0C", 1, &[], 0);
-        assert!(matches!(decode(&m), Decoded::FormErr { question: None, .. }));
+        assert!(matches!(
+            decode(&m),
+            Decoded::FormErr { question: None, .. }
+        ));
     }
 
     #[test]
     fn edns_version_and_subnet() {
         let ecs = [0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2];
         let m = query(b"\x00", 1, &opt(&ecs, 1), 1);
-        let Decoded::Request(r) = decode(&m) else { panic!("not a request") };
+        let Decoded::Request(r) = decode(&m) else {
+            panic!("not a request")
+        };
         let e = r.edns.expect("edns");
         assert_eq!(e.version, 1);
         assert_eq!(e.udp_size, 1232);
@@ -450,6 +489,12 @@ mod tests {
     fn count_mismatch_is_formerr() {
         let mut m = query(b"\x00", 1, &[], 0);
         m[7] = 1; // ANCOUNT=1, nothing follows
-        assert!(matches!(decode(&m), Decoded::FormErr { question: Some(_), .. }));
+        assert!(matches!(
+            decode(&m),
+            Decoded::FormErr {
+                question: Some(_),
+                ..
+            }
+        ));
     }
 }

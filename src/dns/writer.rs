@@ -16,6 +16,16 @@ pub struct MessageWriter {
     section: usize,
     /// Lower-cased name suffix (wire form) -> offset where it was written.
     names: HashMap<Box<[u8]>, u16>,
+    /// Keys of `names` in insertion order, so that a rollback can forget them.
+    log: Vec<Box<[u8]>>,
+}
+
+/// A point to roll a [`MessageWriter`] back to.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint {
+    len: usize,
+    counts: [u16; 4],
+    logged: usize,
 }
 
 impl MessageWriter {
@@ -25,7 +35,14 @@ impl MessageWriter {
         buf.extend_from_slice(&id.to_be_bytes());
         buf.extend_from_slice(&flags.to_be_bytes());
         buf.extend_from_slice(&[0; 8]);
-        MessageWriter { buf, limit, counts: [0; 4], section: 0, names: HashMap::new() }
+        MessageWriter {
+            buf,
+            limit,
+            counts: [0; 4],
+            section: 0,
+            names: HashMap::new(),
+            log: Vec::new(),
+        }
     }
 
     /// Current size in bytes.
@@ -53,7 +70,7 @@ impl MessageWriter {
     /// Writes the question. The name is written exactly as the client sent it.
     pub fn question(&mut self, name: &Name, qtype: u16, qclass: u16) {
         self.section = 0;
-        self.put_name(name.wire(), true);
+        self.put_name(name.wire());
         self.buf.extend_from_slice(&qtype.to_be_bytes());
         self.buf.extend_from_slice(&qclass.to_be_bytes());
         self.counts[0] = 1;
@@ -76,33 +93,47 @@ impl MessageWriter {
         rdata: &[u8],
         compressible: &[usize],
     ) -> Result<(), Full> {
-        let start = self.buf.len();
-        let added_names = self.put_name(owner.wire(), true);
+        let cp = self.checkpoint();
+        self.put_name(owner.wire());
         self.buf.extend_from_slice(&rtype.to_be_bytes());
         self.buf.extend_from_slice(&class.to_be_bytes());
         self.buf.extend_from_slice(&ttl.to_be_bytes());
         let len_at = self.buf.len();
         self.buf.extend_from_slice(&[0, 0]);
-        let mut added = added_names;
         let mut copied = 0;
         for &off in compressible {
             self.buf.extend_from_slice(&rdata[copied..off]);
             let name_len = wire_name_len(&rdata[off..]);
-            added.extend(self.put_name(&rdata[off..off + name_len], true));
+            self.put_name(&rdata[off..off + name_len]);
             copied = off + name_len;
         }
         self.buf.extend_from_slice(&rdata[copied..]);
         let rdlen = self.buf.len() - len_at - 2;
         if self.buf.len() > self.limit || rdlen > usize::from(u16::MAX) {
-            self.buf.truncate(start);
-            for key in added {
-                self.names.remove(&key);
-            }
+            self.rollback(cp);
             return Err(Full);
         }
         self.buf[len_at..len_at + 2].copy_from_slice(&(rdlen as u16).to_be_bytes());
         self.counts[self.section] += 1;
         Ok(())
+    }
+
+    /// The current state, to return to with [`MessageWriter::rollback`].
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            len: self.buf.len(),
+            counts: self.counts,
+            logged: self.log.len(),
+        }
+    }
+
+    /// Forgets everything written since `cp` (records and compression targets).
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        self.buf.truncate(cp.len);
+        self.counts = cp.counts;
+        for key in self.log.drain(cp.logged..) {
+            self.names.remove(&key);
+        }
     }
 
     /// Appends an OPT record (always fits: callers reserve room for it in the limit).
@@ -111,7 +142,8 @@ impl MessageWriter {
         self.buf.extend_from_slice(&41u16.to_be_bytes());
         self.buf.extend_from_slice(&udp_size.to_be_bytes());
         self.buf.extend_from_slice(&[extended_rcode, 0, 0, 0]);
-        self.buf.extend_from_slice(&(options.len() as u16).to_be_bytes());
+        self.buf
+            .extend_from_slice(&(options.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(options);
         self.counts[3] += 1;
     }
@@ -125,28 +157,26 @@ impl MessageWriter {
         self.buf
     }
 
-    /// Writes a name, reusing an earlier occurrence of its longest known suffix. Returns the
-    /// suffix keys it registered (so a failed record can be rolled back).
-    fn put_name(&mut self, wire: &[u8], compress: bool) -> Vec<Box<[u8]>> {
-        let mut added = Vec::new();
+    /// Writes a name, reusing an earlier occurrence of its longest known suffix, and
+    /// registers the new suffixes it wrote as compression targets.
+    fn put_name(&mut self, wire: &[u8]) {
         let mut pos = 0;
         while wire[pos] != 0 {
             let key: Box<[u8]> = wire[pos..].to_ascii_lowercase().into_boxed_slice();
-            if compress && let Some(&at) = self.names.get(&key) {
+            if let Some(&at) = self.names.get(&key) {
                 self.buf.extend_from_slice(&(0xC000 | at).to_be_bytes());
-                return added;
+                return;
             }
             let here = self.buf.len();
             if here < 0x3FFF {
                 self.names.insert(key.clone(), here as u16);
-                added.push(key);
+                self.log.push(key);
             }
             let len = wire[pos] as usize;
             self.buf.extend_from_slice(&wire[pos..pos + 1 + len]);
             pos += 1 + len;
         }
         self.buf.push(0);
-        added
     }
 }
 
@@ -172,7 +202,8 @@ mod tests {
         let mut w = MessageWriter::new(7, 0x8400, 512);
         w.question(&name("WWW.example."), 1, 1);
         w.begin_section(1);
-        w.record(&name("www.example."), 1, 1, 60, &[192, 0, 2, 1], &[]).unwrap();
+        w.record(&name("www.example."), 1, 1, 60, &[192, 0, 2, 1], &[])
+            .unwrap();
         let m = w.finish();
         // header 12 + question 13+4 + owner pointer 2 + fixed 10 + rdata 4
         assert_eq!(m.len(), 12 + 17 + 2 + 10 + 4);
@@ -186,7 +217,8 @@ mod tests {
         w.question(&name("example."), 2, 1);
         w.begin_section(1);
         let ns = name("ns1.example.");
-        w.record(&name("example."), 2, 1, 60, ns.wire(), &[0]).unwrap();
+        w.record(&name("example."), 2, 1, 60, ns.wire(), &[0])
+            .unwrap();
         let before = w.len();
         let big = vec![0u8; 100];
         assert_eq!(w.record(&name("example."), 16, 1, 60, &big, &[]), Err(Full));

@@ -19,10 +19,15 @@ pub fn transfer_messages(req: &Request, zone: &Zone) -> Vec<Vec<u8>> {
     let q = req.question.as_ref().expect("transfers carry a question");
     let flags = flag::QR | flag::AA | (req.flags & flag::RD);
     let soa = zone.apex().get(rtype::SOA).expect("zones have an SOA");
-    let mut records: Vec<(&Name, u16, u32, &[u8])> = vec![(zone.origin(), rtype::SOA, soa.ttl, &soa.rdatas[0])];
+    let mut records: Vec<(&Name, u16, u32, &[u8])> =
+        vec![(zone.origin(), rtype::SOA, soa.ttl, &soa.rdatas[0])];
     for (name, node) in zone.nodes() {
         for set in node.rrsets.iter().filter(|s| s.rtype != rtype::SOA) {
-            records.extend(set.rdatas.iter().map(|rd| (name, set.rtype, set.ttl, &rd[..])));
+            records.extend(
+                set.rdatas
+                    .iter()
+                    .map(|rd| (name, set.rtype, set.ttl, &rd[..])),
+            );
         }
     }
     records.push((zone.origin(), rtype::SOA, soa.ttl, &soa.rdatas[0]));
@@ -66,7 +71,13 @@ pub async fn notify_all(origin: Name, serial: u32, targets: Vec<SocketAddr>) {
 }
 
 async fn notify_one(origin: &Name, target: SocketAddr) -> std::io::Result<()> {
-    let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal");
+    let bind: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
     let socket = UdpSocket::bind(bind).await?;
     socket.connect(target).await?;
     let id: u16 = rand_id();
@@ -85,13 +96,21 @@ async fn notify_one(origin: &Name, target: SocketAddr) -> std::io::Result<()> {
             return Ok(());
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply after 5 attempts"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no reply after 5 attempts",
+    ))
 }
 
 /// A message ID that is hard to guess without a random-number dependency.
 fn rand_id() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     h.finish() as u16
 }

@@ -14,7 +14,7 @@ use std::ops::Bound;
 pub struct RRset {
     /// Record type.
     pub rtype: u16,
-    /// TTL (the first record's, as knotd and NSD do when a file disagrees with itself).
+    /// TTL (the last record's, as knotd does when a file disagrees with itself).
     pub ttl: u32,
     /// RDATA of each record, uncompressed wire format, without duplicates.
     pub rdatas: Vec<Box<[u8]>>,
@@ -66,13 +66,21 @@ impl Zone {
             match node.rrsets.binary_search_by_key(&r.rtype, |s| s.rtype) {
                 Ok(i) => {
                     let set = &mut node.rrsets[i];
+                    set.ttl = r.ttl;
                     if !set.rdatas.contains(&rdata) {
                         set.rdatas.push(rdata);
                         count += 1;
                     }
                 }
                 Err(i) => {
-                    node.rrsets.insert(i, RRset { rtype: r.rtype, ttl: r.ttl, rdatas: vec![rdata] });
+                    node.rrsets.insert(
+                        i,
+                        RRset {
+                            rtype: r.rtype,
+                            ttl: r.ttl,
+                            rdatas: vec![rdata],
+                        },
+                    );
                     count += 1;
                 }
             }
@@ -84,7 +92,14 @@ impl Zone {
             .ok_or_else(|| MissingSoa(origin.clone()))?;
         let (serial, minimum) = soa_numbers(soa.1);
         let negative_ttl = soa.0.min(minimum);
-        let mut zone = Zone { origin, nodes, serial, negative_ttl, digest: 0, records: count };
+        let mut zone = Zone {
+            origin,
+            nodes,
+            serial,
+            negative_ttl,
+            digest: 0,
+            records: count,
+        };
         zone.digest = zone.content_digest();
         Ok(zone)
     }
@@ -148,6 +163,17 @@ impl Zone {
         self.nodes.contains_key(name) || self.is_empty_nonterminal(name)
     }
 
+    /// The wildcard node that answers for a name that does not exist (RFC 4592): the
+    /// `*` child of the name's closest encloser, if there is one.
+    pub fn wildcard_for(&self, name: &Name) -> Option<&Node> {
+        let apex = self.origin.label_count();
+        let encloser = (apex..name.label_count())
+            .rev()
+            .map(|k| name.suffix(k))
+            .find(|a| self.exists(a))?;
+        self.nodes.get(&encloser.prepend(b"*").ok()?)
+    }
+
     fn content_digest(&self) -> u64 {
         let mut h = DefaultHasher::new();
         for (name, node) in &self.nodes {
@@ -175,7 +201,8 @@ fn soa_numbers(rdata: &[u8]) -> (u32, u32) {
     if n < 20 {
         return (0, 0);
     }
-    let word = |at: usize| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]);
+    let word =
+        |at: usize| u32::from_be_bytes([rdata[at], rdata[at + 1], rdata[at + 2], rdata[at + 3]]);
     (word(n - 20), word(n - 4))
 }
 

@@ -40,9 +40,33 @@ impl Server {
                 sink.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("server did not start listening");
-        let addr = line.split("udp=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let status = child.try_wait();
+            panic!(
+                "server did not start listening ({status:?}); log:\n{}",
+                log.lock().unwrap()
+            );
+        };
+        let addr = line
+            .split("udp=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         Server { child, addr, log }
+    }
+
+    /// Polls `f` until it returns true; after 10 s panics with the server's log.
+    pub fn eventually(&self, what: &str, f: impl FnMut() -> bool) {
+        if !poll(f) {
+            panic!(
+                "timed out waiting for: {what}; log:\n{}",
+                self.log.lock().unwrap()
+            );
+        }
     }
 
     /// Waits until the log contains `needle` (or panics after 10 s).
@@ -54,7 +78,10 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("log never contained {needle:?}; log:\n{}", self.log.lock().unwrap());
+        panic!(
+            "log never contained {needle:?}; log:\n{}",
+            self.log.lock().unwrap()
+        );
     }
 }
 
@@ -68,7 +95,11 @@ impl Drop for Server {
 /// Encodes a name in wire form (no escapes; tests use plain names).
 pub fn wire_name(name: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         out.push(label.len() as u8);
         out.extend_from_slice(label.as_bytes());
     }
@@ -118,12 +149,17 @@ pub fn tcp_raw(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
 
 /// UDP query decoded by hickory-proto.
 pub fn ask(addr: SocketAddr, name: &str, qtype: u16) -> Message {
-    Message::from_vec(&udp_raw(addr, &query(0x4242, name, qtype, Some(1232))).expect("no reply")).unwrap()
+    Message::from_vec(&udp_raw(addr, &query(0x4242, name, qtype, Some(1232))).expect("no reply"))
+        .unwrap()
 }
 
 /// Answer section as sorted "owner TYPE rdata" strings.
 pub fn answers(m: &Message) -> Vec<String> {
-    let mut v: Vec<String> = m.answers.iter().map(|r| format!("{} {} {}", r.name, r.record_type(), r.data)).collect();
+    let mut v: Vec<String> = m
+        .answers
+        .iter()
+        .map(|r| format!("{} {} {}", r.name, r.record_type(), r.data))
+        .collect();
     v.sort();
     v
 }
@@ -133,16 +169,16 @@ pub fn rcode(m: &Message) -> ResponseCode {
     m.metadata.response_code
 }
 
-/// Polls `f` until it returns true or 10 s pass.
-pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+/// Polls `f` until it returns true (true) or 10 s pass (false).
+pub fn poll(mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if f() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("timed out waiting for: {what}");
+    false
 }
 
 /// A temporary directory with a config and a zones directory.

@@ -15,7 +15,7 @@ alias CNAME www
 a.b.ent A 192.0.2.3
 *.wild MX 10 www
 old DNAME new
-new.www A 192.0.2.4
+www.new A 192.0.2.4
 x.new A 192.0.2.5
 cut NS ns.cut
 cut DS 1 8 2 abcd
@@ -25,24 +25,50 @@ mx MX 10 www
 
 fn zone() -> Zone {
     let origin = Name::parse("example.", None).unwrap();
-    Zone::new(origin.clone(), parse_zone_text(ZONE, Path::new("t.zone"), &origin).unwrap()).unwrap()
+    Zone::new(
+        origin.clone(),
+        parse_zone_text(ZONE, Path::new("t.zone"), &origin).unwrap(),
+    )
+    .unwrap()
 }
 
 fn show(rrs: &[Rr<'_>]) -> Vec<String> {
-    rrs.iter().map(|r| format!("{} {} {}", r.owner, type_to_string(r.rtype), rdata_to_text(r.rtype, &r.rdata))).collect()
+    rrs.iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.owner,
+                type_to_string(r.rtype),
+                rdata_to_text(r.rtype, &r.rdata)
+            )
+        })
+        .collect()
 }
 
 fn ask(q: &str, t: u16) -> (u16, bool, Vec<String>, Vec<String>, Vec<String>) {
     let z = zone();
     let a = answer(&z, &Name::parse(q, None).unwrap(), t, AnyPolicy::Full);
-    (a.rcode, a.authoritative, show(&a.answer), show(&a.authority), show(&a.additional))
+    (
+        a.rcode,
+        a.authoritative,
+        show(&a.answer),
+        show(&a.authority),
+        show(&a.additional),
+    )
 }
 
 #[test]
 fn cname_chain_is_followed_inside_the_zone() {
     let (rc, aa, an, au, _) = ask("chain.example.", rtype::A);
     assert_eq!((rc, aa), (rcode::NOERROR, true));
-    assert_eq!(an, ["chain.example. CNAME alias.example.", "alias.example. CNAME www.example.", "www.example. A 192.0.2.2"]);
+    assert_eq!(
+        an,
+        [
+            "chain.example. CNAME alias.example.",
+            "alias.example. CNAME www.example.",
+            "www.example. A 192.0.2.2"
+        ]
+    );
     assert!(au.is_empty());
 }
 
@@ -61,7 +87,10 @@ fn empty_non_terminal_is_nodata_not_nxdomain() {
     let (rc, _, an, au, _) = ask("b.ent.example.", rtype::A);
     assert_eq!(rc, rcode::NOERROR);
     assert!(an.is_empty());
-    assert_eq!(au, ["example. SOA ns1.example. host.example. 1 3600 600 86400 60"]);
+    assert_eq!(
+        au,
+        ["example. SOA ns1.example. host.example. 1 3600 600 86400 60"]
+    );
 }
 
 #[test]
@@ -81,7 +110,14 @@ fn wildcard_synthesis_and_wildcard_nodata() {
 fn dname_synthesizes_a_cname() {
     let (rc, _, an, _, _) = ask("www.old.example.", rtype::A);
     assert_eq!(rc, rcode::NOERROR);
-    assert_eq!(an, ["old.example. DNAME new.example.", "www.old.example. CNAME www.new.example.", "www.new.example. A 192.0.2.4"]);
+    assert_eq!(
+        an,
+        [
+            "old.example. DNAME new.example.",
+            "www.old.example. CNAME www.new.example.",
+            "www.new.example. A 192.0.2.4"
+        ]
+    );
     let (_, _, an, _, _) = ask("old.example.", rtype::DNAME);
     assert_eq!(an, ["old.example. DNAME new.example."]);
 }

@@ -4,7 +4,8 @@
 //! - CNAME may only coexist with RRSIG/NSEC, and only one CNAME per owner;
 //! - one DNAME per owner, no NS beside a non-apex DNAME, nothing below a DNAME;
 //! - identical duplicate records are merged silently (RFC 2181 §5);
-//! - TTLs within an RRset are set to the first record's TTL (knotd does the same, with a notice).
+//! - TTLs within an RRset are set to the TTL of the RRset's last record in file order (knotd
+//!   does the same, with a "TTL mismatch" notice).
 
 use std::path::Path;
 
@@ -19,11 +20,20 @@ const RRSIG: u16 = 46;
 const NSEC: u16 = 47;
 
 /// Runs the checks, merging duplicates and fixing RRset TTLs in place.
-pub(crate) fn check_zone(records: &mut Vec<Record>, zone: &Name, path: &Path) -> Result<(), ZoneFileError> {
+pub(crate) fn check_zone(
+    records: &mut Vec<Record>,
+    zone: &Name,
+    path: &Path,
+) -> Result<(), ZoneFileError> {
     let keys: Vec<Vec<u8>> = records.iter().map(|r| owner_key(&r.owner)).collect();
     let mut order: Vec<usize> = (0..records.len()).collect();
     order.sort_unstable_by(|&a, &b| {
-        (&keys[a], records[a].rtype, &records[a].rdata, a).cmp(&(&keys[b], records[b].rtype, &records[b].rdata, b))
+        (&keys[a], records[a].rtype, &records[a].rdata, a).cmp(&(
+            &keys[b],
+            records[b].rtype,
+            &records[b].rdata,
+            b,
+        ))
     });
     let mut keep = vec![true; records.len()];
     merge_duplicates(records, &keys, &order, &mut keep);
@@ -33,10 +43,17 @@ pub(crate) fn check_zone(records: &mut Vec<Record>, zone: &Name, path: &Path) ->
     let mut start = 0;
     while start < order.len() {
         let key = &keys[order[start]];
-        let end = start + order[start..].iter().take_while(|&&i| keys[i] == *key).count();
-        let group: Vec<usize> = order[start..end].iter().copied().filter(|&i| keep[i]).collect();
-        if let Some(d) = dname_key.filter(|d| key.starts_with(d) && key.len() > d.len()) {
-            let _ = d;
+        let end = start
+            + order[start..]
+                .iter()
+                .take_while(|&&i| keys[i] == *key)
+                .count();
+        let group: Vec<usize> = order[start..end]
+            .iter()
+            .copied()
+            .filter(|&i| keep[i])
+            .collect();
+        if dname_key.is_some_and(|d| key.starts_with(d) && key.len() > d.len()) {
             errors.push((group[0], "record below a DNAME".into()));
         } else {
             dname_key = None;
@@ -50,10 +67,18 @@ pub(crate) fn check_zone(records: &mut Vec<Record>, zone: &Name, path: &Path) ->
     check_soa(records, &keys, &apex, &keep, &mut errors);
     if let Some((i, msg)) = errors.into_iter().min_by_key(|e| e.0) {
         let src = &records[i].source;
-        return Err(ZoneFileError { file: src.file.to_path_buf(), line: src.line, message: msg });
+        return Err(ZoneFileError {
+            file: src.file.to_path_buf(),
+            line: src.line,
+            message: msg,
+        });
     }
     if !keep.iter().any(|&k| k) {
-        return Err(ZoneFileError { file: path.to_path_buf(), line: 1, message: "zone has no records".into() });
+        return Err(ZoneFileError {
+            file: path.to_path_buf(),
+            line: 1,
+            message: "zone has no records".into(),
+        });
     }
     let mut flags = keep.into_iter();
     records.retain(|_| flags.next().unwrap_or(false));
@@ -76,7 +101,8 @@ fn merge_duplicates(records: &mut [Record], keys: &[Vec<u8>], order: &[usize], k
     let mut start = 0;
     while start < order.len() {
         let first = order[start];
-        let same_set = |&&i: &&usize| keys[i] == keys[first] && records[i].rtype == records[first].rtype;
+        let same_set =
+            |&&i: &&usize| keys[i] == keys[first] && records[i].rtype == records[first].rtype;
         let end = start + order[start..].iter().take_while(same_set).count();
         let set = &order[start..end];
         for w in set.windows(2) {
@@ -85,20 +111,33 @@ fn merge_duplicates(records: &mut [Record], keys: &[Vec<u8>], order: &[usize], k
             }
         }
         if records[first].rtype != RRSIG {
-            let earliest = *set.iter().min().unwrap_or(&first);
-            let ttl = records[earliest].ttl;
+            let latest = *set.iter().max().unwrap_or(&first);
+            let ttl = records[latest].ttl;
             set.iter().for_each(|&i| records[i].ttl = ttl);
         }
         start = end;
     }
 }
 
-fn check_node(records: &[Record], group: &[usize], at_apex: bool, errors: &mut Vec<(usize, String)>) {
-    let of_type = |t: u16| group.iter().copied().filter(move |&i| records[i].rtype == t);
+fn check_node(
+    records: &[Record],
+    group: &[usize],
+    at_apex: bool,
+    errors: &mut Vec<(usize, String)>,
+) {
+    let of_type = |t: u16| {
+        group
+            .iter()
+            .copied()
+            .filter(move |&i| records[i].rtype == t)
+    };
     let later = |a: usize, b: usize| a.max(b);
     let cnames: Vec<usize> = of_type(CNAME).collect();
     if cnames.len() > 1 {
-        errors.push((later(cnames[0], cnames[1]), "multiple CNAME records at the same name".into()));
+        errors.push((
+            later(cnames[0], cnames[1]),
+            "multiple CNAME records at the same name".into(),
+        ));
     }
     if let Some(&c) = cnames.first() {
         let other = group
@@ -111,19 +150,26 @@ fn check_node(records: &[Record], group: &[usize], at_apex: bool, errors: &mut V
     }
     let dnames: Vec<usize> = of_type(DNAME).collect();
     if dnames.len() > 1 {
-        errors.push((later(dnames[0], dnames[1]), "multiple DNAME records at the same name".into()));
+        errors.push((
+            later(dnames[0], dnames[1]),
+            "multiple DNAME records at the same name".into(),
+        ));
     }
     if let (Some(&d), Some(n), false) = (dnames.first(), of_type(NS).next(), at_apex) {
         errors.push((later(d, n), "NS record beside a DNAME".into()));
     }
-    if !at_apex {
-        if let Some(s) = of_type(SOA).next() {
-            errors.push((s, "SOA record outside the zone apex".into()));
-        }
+    if let (false, Some(s)) = (at_apex, of_type(SOA).next()) {
+        errors.push((s, "SOA record outside the zone apex".into()));
     }
 }
 
-fn check_soa(records: &[Record], keys: &[Vec<u8>], apex: &[u8], keep: &[bool], errors: &mut Vec<(usize, String)>) {
+fn check_soa(
+    records: &[Record],
+    keys: &[Vec<u8>],
+    apex: &[u8],
+    keep: &[bool],
+    errors: &mut Vec<(usize, String)>,
+) {
     let soas: Vec<usize> = (0..records.len())
         .filter(|&i| keep[i] && records[i].rtype == SOA && keys[i] == apex)
         .collect();

@@ -14,7 +14,7 @@ fn hex_val(c: u8) -> Option<u8> {
 
 /// Appends the bytes of hex text `s` to `out`; `Err` names the problem.
 pub(crate) fn hex_decode(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd number of hex digits");
     }
     for pair in s.chunks_exact(2) {
@@ -40,7 +40,7 @@ fn b64_val(c: u8) -> Option<u32> {
 
 /// Appends the bytes of base64 text `s` (padding required for partial groups) to `out`.
 pub(crate) fn base64_decode(s: &[u8], out: &mut Vec<u8>) -> Result<(), &'static str> {
-    if s.len() % 4 != 0 {
+    if !s.len().is_multiple_of(4) {
         return Err("base64 length is not a multiple of 4");
     }
     let groups = s.len() / 4;

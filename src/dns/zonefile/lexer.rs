@@ -149,7 +149,11 @@ impl<'a> Lexer<'a> {
             match b {
                 b'"' => break,
                 b'\\' => self.escape()?,
-                b'\n' => return Err(PErr::new(line, "unterminated quoted string")),
+                b'\n' | b'\r' => {
+                    // knotd keeps line breaks inside quoted strings.
+                    self.line += u32::from(b == b'\n');
+                    self.pos += 1;
+                }
                 _ if is_bad_byte(b) => return Err(self.bad_byte(b)),
                 _ => self.pos += 1,
             }
@@ -229,7 +233,17 @@ mod tests {
     fn entries_and_comments() {
         let got = lex("a 1 A 1.2.3.4 ; c\n\n ; only comment\n  TXT \"x y\" z\n");
         assert_eq!(got.len(), 2);
-        assert_eq!(got[0], (1, false, vec!["a", "1", "A", "1.2.3.4"].into_iter().map(String::from).collect()));
+        assert_eq!(
+            got[0],
+            (
+                1,
+                false,
+                vec!["a", "1", "A", "1.2.3.4"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            )
+        );
         assert_eq!(got[1].0, 4);
         assert!(got[1].1);
         assert_eq!(got[1].2, ["TXT", "x y", "z"]);

@@ -48,8 +48,14 @@ fn coordinate(cur: &mut Cursor<'_>, max_deg: i64, hemi: (u8, u8)) -> Result<i64,
         if i == 3 {
             return Err(cur.err("invalid LOC coordinate"));
         }
-        let v = if i == 2 { seconds(b) } else { super::types::parse_decimal(b).map(|v| v as i64) };
-        parts[i] = v.filter(|&v| v <= limits[i]).ok_or_else(|| cur.err("invalid LOC coordinate"))?;
+        let v = if i == 2 {
+            seconds(b)
+        } else {
+            super::types::parse_decimal(b).map(|v| v as i64)
+        };
+        parts[i] = v
+            .filter(|&v| v <= limits[i])
+            .ok_or_else(|| cur.err("invalid LOC coordinate"))?;
         i += 1;
     };
     let value = (parts[0] * 3600 + parts[1] * 60) * 1000 + parts[2];
@@ -82,7 +88,10 @@ fn fixed_point(b: &[u8], decimals: usize) -> Option<i64> {
 
 /// Meters (optional trailing `m`) in centimeters.
 fn meters(b: &[u8], signed: bool) -> Option<i64> {
-    let b = b.strip_suffix(b"m").or_else(|| b.strip_suffix(b"M")).unwrap_or(b);
+    let b = b
+        .strip_suffix(b"m")
+        .or_else(|| b.strip_suffix(b"M"))
+        .unwrap_or(b);
     match b {
         [b'-', rest @ ..] if signed => fixed_point(rest, 2).map(|v| -v),
         _ => fixed_point(b, 2),

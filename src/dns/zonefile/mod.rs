@@ -97,7 +97,11 @@ pub fn load_zone_file(path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFil
 }
 
 /// Parse zone text; `path` names it in errors and is the base for relative $INCLUDE. Runs the zone-level checks too.
-pub fn parse_zone_text(text: &str, path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFileError> {
+pub fn parse_zone_text(
+    text: &str,
+    path: &Path,
+    origin: &Name,
+) -> Result<Vec<Record>, ZoneFileError> {
     parse_bytes(text.as_bytes(), path, origin)
 }
 
@@ -155,27 +159,18 @@ pub fn compressible_names(rtype: u16, rdata: &[u8]) -> NameOffsets {
     out
 }
 
-/// Target names for additional-section processing: NS nsdname, MX exchange, SRV target, KX
-/// exchanger, AFSDB hostname and NAPTR replacement. `None` for other types or bad RDATA.
+/// Target names for additional-section processing: NS nsdname, MX exchange, SRV target and
+/// SVCB/HTTPS target, the types knotd adds records for. `None` for other types or bad RDATA.
 pub fn additional_target(rtype: u16, rdata: &[u8]) -> Option<Name> {
     let offset = match rtype {
         2 => 0,
-        15 | 36 | 18 => 2,
+        15 | 64 | 65 => 2,
         33 => 6,
-        35 => naptr_replacement_offset(rdata)?,
         _ => return None,
     };
     let tail = rdata.get(offset..)?;
     let len = wire_name_len(tail)?;
     Name::from_wire(&tail[..len]).ok()
-}
-
-fn naptr_replacement_offset(rdata: &[u8]) -> Option<usize> {
-    let mut pos = 4;
-    for _ in 0..3 {
-        pos += 1 + usize::from(*rdata.get(pos)?);
-    }
-    Some(pos)
 }
 
 /// Presentation text of an RDATA (for logs / tests); RFC 3597 `\# len hex` for types without a text form.

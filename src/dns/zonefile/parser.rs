@@ -45,7 +45,12 @@ struct Parser {
 }
 
 impl Parser {
-    fn parse_file(&mut self, text: &[u8], path: &Path, first_line: u32) -> Result<(), ZoneFileError> {
+    fn parse_file(
+        &mut self,
+        text: &[u8],
+        path: &Path,
+        first_line: u32,
+    ) -> Result<(), ZoneFileError> {
         let prev = std::mem::replace(&mut self.file, Arc::from(path));
         let res = self.parse_entries(Lexer::with_line(text, first_line));
         self.file = prev;
@@ -64,12 +69,18 @@ impl Parser {
             if !entry.leading_ws && !toks[0].quoted && first.starts_with(b"$") {
                 self.directive(lexer.text(), &toks, entry)?;
             } else {
-                self.record(lexer.text(), &toks, entry).map_err(|e| e.in_file(&self.file))?;
+                self.record(lexer.text(), &toks, entry)
+                    .map_err(|e| e.in_file(&self.file))?;
             }
         }
     }
 
-    fn directive(&mut self, text: &[u8], toks: &[Token], entry: Entry) -> Result<(), ZoneFileError> {
+    fn directive(
+        &mut self,
+        text: &[u8],
+        toks: &[Token],
+        entry: Entry,
+    ) -> Result<(), ZoneFileError> {
         let mut cur = Cursor::new(text, toks, entry.line);
         let name = cur.expect("directive").map_err(|e| e.in_file(&self.file))?;
         let res = match name.to_ascii_uppercase().as_slice() {
@@ -77,7 +88,10 @@ impl Parser {
             b"$TTL" => self.set_ttl(&mut cur),
             b"$INCLUDE" => return self.include(&mut cur, entry.line),
             b"$GENERATE" => return self.generate(&mut cur, entry.line),
-            _ => Err(cur.err(format!("unknown directive '{}'", String::from_utf8_lossy(name)))),
+            _ => Err(cur.err(format!(
+                "unknown directive '{}'",
+                String::from_utf8_lossy(name)
+            ))),
         };
         res.map_err(|e| e.in_file(&self.file))
     }
@@ -115,7 +129,8 @@ impl Parser {
     fn include_args(&self, cur: &mut Cursor<'_>) -> Result<(PathBuf, Name), PErr> {
         let mut file = Vec::new();
         rdata::unescape(cur.expect("$INCLUDE file name")?, &mut file).map_err(|e| cur.err(e))?;
-        let file = PathBuf::from(String::from_utf8(file).map_err(|_| cur.err("invalid file name"))?);
+        let file =
+            PathBuf::from(String::from_utf8(file).map_err(|_| cur.err("invalid file name"))?);
         let path = match self.file.parent() {
             Some(dir) if file.is_relative() => dir.join(file),
             _ => file,
@@ -136,13 +151,12 @@ impl Parser {
         let mut i = range.0;
         while i <= range.1 {
             let mut text = String::new();
-            let parts = substitute(lhs, i, &mut text)
-                .and_then(|()| {
-                    text.push(' ');
-                    text.push_str(&middle);
-                    text.push(' ');
-                    substitute(rhs, i, &mut text)
-                });
+            let parts = substitute(lhs, i, &mut text).and_then(|()| {
+                text.push(' ');
+                text.push_str(&middle);
+                text.push(' ');
+                substitute(rhs, i, &mut text)
+            });
             parts.map_err(|m| PErr::new(line, m).in_file(&here))?;
             self.parse_entries(Lexer::with_line(text.as_bytes(), line))?;
             i += range.2;
@@ -153,30 +167,49 @@ impl Parser {
     fn record(&mut self, text: &[u8], toks: &[Token], entry: Entry) -> Result<(), PErr> {
         let mut cur = Cursor::new(text, toks, entry.line);
         let owner = if entry.leading_ws {
-            self.last_owner.clone().ok_or_else(|| cur.err("no previous owner name"))?
+            self.last_owner
+                .clone()
+                .ok_or_else(|| cur.err("no previous owner name"))?
         } else {
             let b = cur.expect("owner")?;
             let owner = Name::parse_bytes(b, Some(&self.origin))
-                .map_err(|e| cur.err(format!("invalid owner name: {e}")))?;
+                .map_err(|e| cur.err(format!("invalid owner name: {e}")))?
+                .into_lowercase();
             self.last_owner = Some(owner.clone());
             owner
         };
         let (ttl, class, rtype) = self.header(&mut cur)?;
         if matches!(types::form_of(rtype), Form::Forbidden) {
-            return Err(cur.err(format!("record type {} not allowed in a zone", types::type_to_string(rtype))));
+            return Err(cur.err(format!(
+                "record type {} not allowed in a zone",
+                types::type_to_string(rtype)
+            )));
         }
         let mut rdata = Vec::new();
         rdata::parse_rdata(rtype, &mut cur, &self.origin, &mut rdata)?;
         if class != CLASS_IN {
-            return Err(PErr::new(entry.line, format!("class {class} is not supported (only IN)")));
+            return Err(PErr::new(
+                entry.line,
+                format!("class {class} is not supported (only IN)"),
+            ));
         }
         // Out-of-zone data is dropped, like knotd ("ignoring out-of-zone data").
         if !owner.is_subdomain_of(&self.zone) {
             return Ok(());
         }
-        let source = Source { file: self.file.clone(), line: entry.line };
+        let source = Source {
+            file: self.file.clone(),
+            line: entry.line,
+        };
         let ttl = ttl.unwrap_or(self.default_ttl);
-        self.out.push(Record { owner, rtype, class, ttl, rdata, source });
+        self.out.push(Record {
+            owner,
+            rtype,
+            class,
+            ttl,
+            rdata,
+            source,
+        });
         Ok(())
     }
 
@@ -185,18 +218,17 @@ impl Parser {
         let (mut ttl, mut class) = (None, None);
         loop {
             let b = cur.expect("RR type")?;
-            if class.is_none() {
-                if let Some(c) = types::class_from_bytes(b) {
-                    class = Some(c);
-                    continue;
-                }
+            if let (None, Some(c)) = (class, types::class_from_bytes(b)) {
+                class = Some(c);
+                continue;
             }
             if ttl.is_none() && b[0].is_ascii_digit() {
                 ttl = Some(parse_ttl(b).map_err(|e| cur.err(e))?);
                 continue;
             }
-            let rtype = types::type_from_bytes(b)
-                .ok_or_else(|| cur.err(format!("unknown RR type '{}'", String::from_utf8_lossy(b))))?;
+            let rtype = types::type_from_bytes(b).ok_or_else(|| {
+                cur.err(format!("unknown RR type '{}'", String::from_utf8_lossy(b)))
+            })?;
             let class = class.unwrap_or(self.last_class);
             self.last_class = class;
             return Ok((ttl, class, rtype));
@@ -221,11 +253,16 @@ fn generate_args<'a>(cur: &mut Cursor<'a>) -> Result<GenerateArgs<'a>, PErr> {
     while let Some((b, _)) = cur.next_tok() {
         rest.push(b);
     }
-    let rhs = rest.pop().ok_or_else(|| cur.err("missing $GENERATE type and rdata"))?;
+    let rhs = rest
+        .pop()
+        .ok_or_else(|| cur.err("missing $GENERATE type and rdata"))?;
     if rest.is_empty() {
         return Err(cur.err("missing $GENERATE type"));
     }
-    let middle: Vec<String> = rest.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    let middle: Vec<String> = rest
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
     Ok((range, lhs, middle.join(" "), rhs))
 }
 
@@ -237,7 +274,8 @@ fn parse_range(b: &[u8]) -> Option<(u32, u32, u32)> {
     let dash = range.iter().position(|&c| c == b'-')?;
     let start = types::parse_decimal(&range[..dash])?;
     let stop = types::parse_decimal(&range[dash + 1..])?;
-    let ok = start <= stop && stop <= u64::from(u32::MAX) && step >= 1 && step <= u64::from(u32::MAX);
+    let ok =
+        start <= stop && stop <= u64::from(u32::MAX) && step >= 1 && step <= u64::from(u32::MAX);
     ok.then_some((start as u32, stop as u32, step as u32))
 }
 
@@ -251,7 +289,10 @@ fn substitute(template: &[u8], i: u32, out: &mut String) -> Result<(), String> {
                 k += 2;
             }
             b'$' if template.get(k + 1) == Some(&b'{') => {
-                let close = template[k..].iter().position(|&c| c == b'}').ok_or("unclosed ${ in $GENERATE")?;
+                let close = template[k..]
+                    .iter()
+                    .position(|&c| c == b'}')
+                    .ok_or("unclosed ${ in $GENERATE")?;
                 modifier(&template[k + 2..k + close], i, out)?;
                 k += close + 1;
             }
@@ -289,7 +330,17 @@ fn modifier(spec: &[u8], i: u32, out: &mut String) -> Result<(), String> {
         "X" => write!(out, "{v:0width$X}"),
         "n" | "N" => {
             let hex = format!("{v:0width$x}");
-            let nibbles: Vec<String> = hex.chars().rev().map(|c| if base == "N" { c.to_ascii_uppercase().to_string() } else { c.to_string() }).collect();
+            let nibbles: Vec<String> = hex
+                .chars()
+                .rev()
+                .map(|c| {
+                    if base == "N" {
+                        c.to_ascii_uppercase().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
             write!(out, "{}", nibbles.join("."))
         }
         _ => return Err(bad()),

@@ -118,11 +118,21 @@ fn parse_generic(cur: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), PErr> {
     Ok(())
 }
 
-fn parse_field(f: Field, cur: &mut Cursor<'_>, origin: &Name, out: &mut Vec<u8>) -> Result<(), PErr> {
+fn parse_field(
+    f: Field,
+    cur: &mut Cursor<'_>,
+    origin: &Name,
+    out: &mut Vec<u8>,
+) -> Result<(), PErr> {
     match f {
         Field::U8 => out.push(number(cur.expect("number")?, u8::MAX.into(), cur)? as u8),
-        Field::U16 => put_u16(out, number(cur.expect("number")?, u16::MAX.into(), cur)? as u16),
-        Field::U32 => out.extend_from_slice(&(number(cur.expect("number")?, u32::MAX.into(), cur)? as u32).to_be_bytes()),
+        Field::U16 => put_u16(
+            out,
+            number(cur.expect("number")?, u16::MAX.into(), cur)? as u16,
+        ),
+        Field::U32 => out.extend_from_slice(
+            &(number(cur.expect("number")?, u32::MAX.into(), cur)? as u32).to_be_bytes(),
+        ),
         Field::Ttl => {
             let v = parse_ttl(cur.expect("time value")?).map_err(|e| cur.err(e))?;
             out.extend_from_slice(&v.to_be_bytes());
@@ -135,16 +145,20 @@ fn parse_field(f: Field, cur: &mut Cursor<'_>, origin: &Name, out: &mut Vec<u8>)
             }
         }
         Field::Strs => {
-            char_string(cur.expect("character-string")?, cur, out)?;
+            split_strings(cur.expect("character-string")?, cur, out)?;
             while let Some((b, _)) = cur.next_tok() {
-                char_string(b, cur, out)?;
+                split_strings(b, cur, out)?;
             }
         }
         Field::A => out.extend_from_slice(&ipv4(cur.expect("IPv4 address")?, cur)?.octets()),
         Field::Aaaa => out.extend_from_slice(&ipv6(cur.expect("IPv6 address")?, cur)?.octets()),
         Field::B64 | Field::B64Opt | Field::Hex => rest_encoded(f, cur, out)?,
         Field::Type => put_u16(out, rr_type(cur.expect("RR type")?, cur)?),
-        Field::Time => out.extend_from_slice(&parse_time(cur.expect("time")?).ok_or_else(|| cur.err("invalid time"))?.to_be_bytes()),
+        Field::Time => out.extend_from_slice(
+            &parse_time(cur.expect("time")?)
+                .ok_or_else(|| cur.err("invalid time"))?
+                .to_be_bytes(),
+        ),
         Field::Bitmap => type_bitmap(cur, out)?,
         Field::Salt => salt(cur.expect("salt")?, cur, out)?,
         Field::Hash32 => hash32(cur.expect("hashed owner name")?, cur, out)?,
@@ -152,7 +166,10 @@ fn parse_field(f: Field, cur: &mut Cursor<'_>, origin: &Name, out: &mut Vec<u8>)
         Field::Eui64 => eui(cur.expect("EUI-64 address")?, 8, b'-', cur, out)?,
         Field::Ilnp64 => ilnp64(cur.expect("locator")?, cur, out)?,
         Field::Alg => out.push(mnemonic(cur.expect("algorithm")?, ALGORITHMS, cur)?),
-        Field::CertType => put_u16(out, mnemonic(cur.expect("certificate type")?, CERT_TYPES, cur)?),
+        Field::CertType => put_u16(
+            out,
+            mnemonic(cur.expect("certificate type")?, CERT_TYPES, cur)?,
+        ),
         Field::Raw => unescape(cur.expect("value")?, out).map_err(|e| cur.err(e))?,
         Field::CaaTag => caa_tag(cur.expect("CAA tag")?, cur, out)?,
         Field::Nsap => nsap(cur.expect("NSAP address")?, cur, out)?,
@@ -174,10 +191,16 @@ pub(crate) fn number(b: &[u8], max: u64, cur: &Cursor<'_>) -> Result<u64, PErr> 
     }
 }
 
-/// A domain name relative to `origin`, appended in wire form.
-pub(crate) fn name(b: &[u8], origin: &Name, cur: &Cursor<'_>, out: &mut Vec<u8>) -> Result<(), PErr> {
-    let n = Name::parse_bytes(b, Some(origin)).map_err(|e| cur.err(format!("invalid domain name: {e}")))?;
-    out.extend_from_slice(n.wire());
+/// A domain name relative to `origin`, appended in wire form and lowercased (as knotd does).
+pub(crate) fn name(
+    b: &[u8],
+    origin: &Name,
+    cur: &Cursor<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), PErr> {
+    let n = Name::parse_bytes(b, Some(origin))
+        .map_err(|e| cur.err(format!("invalid domain name: {e}")))?;
+    out.extend(n.wire().iter().map(u8::to_ascii_lowercase));
     Ok(())
 }
 
@@ -210,6 +233,20 @@ pub(crate) fn char_string(b: &[u8], cur: &Cursor<'_>, out: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
+/// Like [`char_string`], but text longer than 255 bytes becomes several strings (as knotd does).
+fn split_strings(b: &[u8], cur: &Cursor<'_>, out: &mut Vec<u8>) -> Result<(), PErr> {
+    let mut text = Vec::new();
+    unescape(b, &mut text).map_err(|e| cur.err(e))?;
+    if text.is_empty() {
+        out.push(0);
+    }
+    for chunk in text.chunks(255) {
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
+    Ok(())
+}
+
 fn utf8<'b>(b: &'b [u8], cur: &Cursor<'_>) -> Result<&'b str, PErr> {
     std::str::from_utf8(b).map_err(|_| cur.err("invalid characters"))
 }
@@ -217,13 +254,15 @@ fn utf8<'b>(b: &'b [u8], cur: &Cursor<'_>) -> Result<&'b str, PErr> {
 /// An IPv4 address in dotted-quad form.
 pub(crate) fn ipv4(b: &[u8], cur: &Cursor<'_>) -> Result<Ipv4Addr, PErr> {
     let s = utf8(b, cur)?;
-    s.parse().map_err(|_| cur.err(format!("invalid IPv4 address '{s}'")))
+    s.parse()
+        .map_err(|_| cur.err(format!("invalid IPv4 address '{s}'")))
 }
 
 /// An IPv6 address.
 pub(crate) fn ipv6(b: &[u8], cur: &Cursor<'_>) -> Result<Ipv6Addr, PErr> {
     let s = utf8(b, cur)?;
-    s.parse().map_err(|_| cur.err(format!("invalid IPv6 address '{s}'")))
+    s.parse()
+        .map_err(|_| cur.err(format!("invalid IPv6 address '{s}'")))
 }
 
 fn rest_encoded(f: Field, cur: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), PErr> {
@@ -241,11 +280,19 @@ fn rest_encoded(f: Field, cur: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(),
 }
 
 fn rr_type(b: &[u8], cur: &Cursor<'_>) -> Result<u16, PErr> {
-    types::type_from_bytes(b).ok_or_else(|| cur.err(format!("unknown RR type '{}'", String::from_utf8_lossy(b))))
+    types::type_from_bytes(b)
+        .ok_or_else(|| cur.err(format!("unknown RR type '{}'", String::from_utf8_lossy(b))))
 }
 
-fn mnemonic<T: TryFrom<u64> + Copy>(b: &[u8], table: &[(T, &str)], cur: &Cursor<'_>) -> Result<T, PErr> {
-    if let Some(&(v, _)) = table.iter().find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(b)) {
+fn mnemonic<T: TryFrom<u64> + Copy>(
+    b: &[u8],
+    table: &[(T, &str)],
+    cur: &Cursor<'_>,
+) -> Result<T, PErr> {
+    if let Some(&(v, _)) = table
+        .iter()
+        .find(|(_, n)| n.as_bytes().eq_ignore_ascii_case(b))
+    {
         return Ok(v);
     }
     let max = if size_of::<T>() == 1 { 255 } else { 65535 };
@@ -297,12 +344,33 @@ pub(crate) fn parse_time(b: &[u8]) -> Option<u32> {
     if !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| b[r].iter().fold(0i64, |a, d| a * 10 + i64::from(d - b'0'));
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0i64, |a, d| a * 10 + i64::from(d - b'0'));
     let (y, mo, d) = (num(0..4), num(4..6), num(6..8));
     let (h, mi, s) = (num(8..10), num(10..12), num(12..14));
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mdays = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if y < 1970 || !(1..=12).contains(&mo) || d < 1 || d > mdays[(mo - 1) as usize] || h > 23 || mi > 59 || s > 59 {
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if y < 1970
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > mdays[(mo - 1) as usize]
+        || h > 23
+        || mi > 59
+        || s > 59
+    {
         return None;
     }
     let secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;

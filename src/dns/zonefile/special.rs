@@ -11,7 +11,12 @@ use super::{loc, svcb};
 use crate::dns::name::Name;
 
 /// Parses the RDATA of a special type.
-pub(crate) fn parse_special(rtype: u16, cur: &mut Cursor<'_>, origin: &Name, out: &mut Vec<u8>) -> Result<(), PErr> {
+pub(crate) fn parse_special(
+    rtype: u16,
+    cur: &mut Cursor<'_>,
+    origin: &Name,
+    out: &mut Vec<u8>,
+) -> Result<(), PErr> {
     match rtype {
         11 => wks(cur, out),
         29 => loc::parse(cur, out),
@@ -66,7 +71,10 @@ fn wks(cur: &mut Cursor<'_>, out: &mut Vec<u8>) -> Result<(), PErr> {
     out.push(proto);
     let mut bits = Vec::new();
     while let Some((b, _)) = cur.next_tok() {
-        let port = match SERVICES.iter().find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(b)) {
+        let port = match SERVICES
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(b))
+        {
             Some(&(_, p)) => p,
             None => rdata::number(b, 65535, cur)? as u16,
         };

@@ -30,7 +30,10 @@ const KEY_NAMES: [&str; 8] = [
 
 /// Parses `priority target key[=value]...` into wire form with keys in ascending order.
 pub(crate) fn parse(cur: &mut Cursor<'_>, origin: &Name, out: &mut Vec<u8>) -> Result<(), PErr> {
-    put_u16(out, rdata::number(cur.expect("priority")?, 65535, cur)? as u16);
+    put_u16(
+        out,
+        rdata::number(cur.expect("priority")?, 65535, cur)? as u16,
+    );
     rdata::name(cur.expect("target name")?, origin, cur, out)?;
     let mut params: Vec<(u16, Vec<u8>)> = Vec::new();
     while let Some((tok, _)) = cur.next_tok() {
@@ -59,15 +62,16 @@ fn split_param(tok: &[u8], cur: &mut Cursor<'_>) -> Result<(u16, Option<Vec<u8>>
         None => (tok, None),
     };
     let key = key_from_name(key).ok_or_else(|| {
-        cur.err(format!("invalid SVCB parameter '{}'", String::from_utf8_lossy(key)))
+        cur.err(format!(
+            "invalid SVCB parameter '{}'",
+            String::from_utf8_lossy(key)
+        ))
     })?;
     let mut value = value.map(<[u8]>::to_vec);
-    if value.as_ref().is_some_and(Vec::is_empty) {
-        if let Some((q, t)) = cur.peek().filter(|(_, t)| t.quoted && t.joined) {
-            let _ = t;
-            value = Some(q.to_vec());
-            cur.next_tok();
-        }
+    let joined_quote = cur.peek().filter(|(_, t)| t.quoted && t.joined);
+    if let (true, Some((q, _))) = (value.as_ref().is_some_and(Vec::is_empty), joined_quote) {
+        value = Some(q.to_vec());
+        cur.next_tok();
     }
     Ok((key, value))
 }
@@ -194,7 +198,7 @@ pub(crate) fn to_text(rd: &mut Rd<'_>, out: &mut String) -> Option<()> {
 fn value_text(key: u16, v: &[u8], out: &mut String) -> Option<()> {
     match key {
         MANDATORY => {
-            if v.is_empty() || v.len() % 2 != 0 {
+            if v.is_empty() || !v.len().is_multiple_of(2) {
                 return None;
             }
             out.push('=');
@@ -211,7 +215,7 @@ fn value_text(key: u16, v: &[u8], out: &mut String) -> Option<()> {
         PORT if v.len() == 2 => write!(out, "={}", u16::from_be_bytes([v[0], v[1]])).ok()?,
         IPV4HINT | IPV6HINT => {
             let width = if key == IPV4HINT { 4 } else { 16 };
-            if v.is_empty() || v.len() % width != 0 {
+            if v.is_empty() || !v.len().is_multiple_of(width) {
                 return None;
             }
             out.push('=');

@@ -39,7 +39,8 @@ impl<'a> Rd<'a> {
 
     /// A big-endian u32.
     pub fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// An uncompressed domain name.
@@ -149,12 +150,17 @@ fn field_text(f: Field, rd: &mut Rd<'_>, out: &mut String) -> Option<()> {
         Field::Eui64 => eui_text(rd.take(8)?, out),
         Field::Ilnp64 => {
             let b = rd.take(8)?;
-            let groups: Vec<String> = b.chunks(2).map(|c| format!("{:02x}{:02x}", c[0], c[1])).collect();
+            let groups: Vec<String> = b
+                .chunks(2)
+                .map(|c| format!("{:02x}{:02x}", c[0], c[1]))
+                .collect();
             out.push_str(&groups.join(":"));
         }
         Field::Raw => quoted(rd.rest(), out),
         Field::CaaTag => {
-            let tag = rd.counted().filter(|t| !t.is_empty() && t.iter().all(u8::is_ascii_alphanumeric))?;
+            let tag = rd
+                .counted()
+                .filter(|t| !t.is_empty() && t.iter().all(u8::is_ascii_alphanumeric))?;
             out.push_str(std::str::from_utf8(tag).ok()?);
         }
         Field::Nsap => {
@@ -217,7 +223,13 @@ fn time_text(t: u32, out: &mut String) {
     let secs = i64::from(t);
     let (days, rem) = (secs / 86400, secs % 86400);
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}{m:02}{d:02}{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60);
+    let _ = write!(
+        out,
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    );
 }
 
 fn civil_from_days(z: i64) -> (i64, i64, i64) {

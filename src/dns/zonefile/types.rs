@@ -87,7 +87,11 @@ const TYPES: &[(u16, &str, Form)] = &[
     (3, "MD", Form::Fields(NAME1)),
     (4, "MF", Form::Fields(NAME1)),
     (5, "CNAME", Form::Fields(NAME1)),
-    (6, "SOA", Form::Fields(&[Name, Name, U32, Ttl, Ttl, Ttl, Ttl])),
+    (
+        6,
+        "SOA",
+        Form::Fields(&[Name, Name, U32, Ttl, Ttl, Ttl, Ttl]),
+    ),
     (7, "MB", Form::Fields(NAME1)),
     (8, "MG", Form::Fields(NAME1)),
     (9, "MR", Form::Fields(NAME1)),
@@ -127,7 +131,11 @@ const TYPES: &[(u16, &str, Form)] = &[
     (47, "NSEC", Form::Fields(&[Name, Bitmap])),
     (48, "DNSKEY", Form::Fields(KEY_LIKE)),
     (49, "DHCID", Form::Fields(&[B64])),
-    (50, "NSEC3", Form::Fields(&[U8, U8, U16, Salt, Hash32, Bitmap])),
+    (
+        50,
+        "NSEC3",
+        Form::Fields(&[U8, U8, U16, Salt, Hash32, Bitmap]),
+    ),
     (51, "NSEC3PARAM", Form::Fields(&[U8, U8, U16, Salt])),
     (52, "TLSA", Form::Fields(TLSA_LIKE)),
     (53, "SMIMEA", Form::Fields(TLSA_LIKE)),
@@ -176,7 +184,10 @@ pub fn type_from_str(s: &str) -> Option<u16> {
 
 /// Like [`type_from_str`] on raw token bytes.
 pub(crate) fn type_from_bytes(s: &[u8]) -> Option<u16> {
-    if let Some(e) = TYPES.iter().find(|e| e.1.as_bytes().eq_ignore_ascii_case(s)) {
+    if let Some(e) = TYPES
+        .iter()
+        .find(|e| e.1.as_bytes().eq_ignore_ascii_case(s))
+    {
         return Some(e.0);
     }
     if !s.get(..4)?.eq_ignore_ascii_case(b"TYPE") {
