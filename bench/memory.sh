@@ -18,9 +18,9 @@ import sys
 n, path = int(sys.argv[1]), sys.argv[2]
 with open(path, "w") as f:
     f.write("$ORIGIN big.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 10.0.0.1\n")
-    kinds = ["A 10.{a}.{b}.{c}", "AAAA 2001:db8::{i:x}", "MX 10 mail{i}", "TXT \"record {i}\"", "CNAME host{j}"]
+    kinds = ["A 10.{a}.{b}.{c}", "AAAA 2001:db8::{h:x}:{l:x}", "MX 10 mail{i}", "TXT \"record {i}\"", "CNAME host{j}"]
     for i in range(n - 3):
-        k = kinds[i % 5].format(a=(i >> 16) & 255, b=(i >> 8) & 255, c=i & 255, i=i, j=max(i - 5, 0))
+        k = kinds[i % 5].format(a=(i >> 16) & 255, b=(i >> 8) & 255, c=i & 255, h=i >> 16, l=i & 0xFFFF, i=i, j=max(i - 5, 0))
         f.write(f"host{i} {k}\n")
 PY
 }

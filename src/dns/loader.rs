@@ -225,3 +225,72 @@ fn read_zone(src: &ZoneSource) -> Result<Loaded, LoadError> {
         stamps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_configuration_falls_back_to_the_built_in_zone() {
+        let mut config = Config::embedded();
+        config.dns.zones_dir = Some(PathBuf::from("/nonexistent/zones"));
+        let sources = zone_sources(&config).unwrap();
+        assert_eq!(
+            sources,
+            vec![ZoneSource {
+                origin: Name::parse("example.test.", None).unwrap(),
+                file: None
+            }]
+        );
+        let (catalog, report) = ZoneLoader::new().load(&sources, true);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let zone = catalog
+            .find(&Name::parse("www.example.test.", None).unwrap())
+            .expect("zone");
+        assert!(zone.record_count() > 10);
+    }
+
+    #[test]
+    fn a_file_configuration_with_a_missing_directory_is_an_error() {
+        let mut config = Config::embedded();
+        config.path = Some(PathBuf::from("/etc/roundhouse.toml"));
+        config.dns.zones_dir = Some(PathBuf::from("/nonexistent/zones"));
+        let err = zone_sources(&config).unwrap_err().to_string();
+        assert!(
+            err.starts_with("/nonexistent/zones: cannot read the zones directory"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_broken_edit_keeps_the_last_good_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.test.zone");
+        let good = "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+        std::fs::write(&path, good).unwrap();
+        let src = [ZoneSource {
+            origin: Name::parse("a.test.", None).unwrap(),
+            file: Some(path.clone()),
+        }];
+        let mut loader = ZoneLoader::new();
+        let (first, report) = loader.load(&src, false);
+        assert_eq!(report.changed.len(), 1);
+        std::fs::write(&path, good.replace("192.0.2.1", "192.0.2.300")).unwrap();
+        let (second, report) = loader.load(&src, true);
+        assert_eq!(report.errors.len(), 1);
+        assert!(
+            report.errors[0].to_string().contains("a.test.zone:4:"),
+            "{}",
+            report.errors[0]
+        );
+        let origin = Name::parse("a.test.", None).unwrap();
+        assert!(Arc::ptr_eq(
+            first.get(&origin).unwrap(),
+            second.get(&origin).unwrap()
+        ));
+        // Unchanged content read again (forced) is not reported as a change.
+        std::fs::write(&path, good).unwrap();
+        let (_, report) = loader.load(&src, true);
+        assert!(report.changed.is_empty() && report.errors.is_empty());
+    }
+}
