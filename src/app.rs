@@ -5,6 +5,8 @@ use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
 use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
 use crate::dns::xfr::notify_all;
+use crate::health::Checker;
+use crate::pool::{Pools, binding_problems};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,12 +83,23 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     for z in catalog.zones() {
         tracing::info!(zone = %z.origin(), serial = z.serial(), records = z.record_count(), "zone loaded");
     }
-    let state = Arc::new(DnsState::new(catalog, settings(&config)));
+    let shutdown = CancellationToken::new();
+    let pools = Pools::new(config.pools.clone());
+    log_binding_problems(&config, &catalog);
+    let mut checker = Checker::new(shutdown.clone());
+    checker.reconcile(pools.probe_keys());
+    // The first probe round runs before pools answer, so the first answers are not guesses.
+    checker.first_round(first_round_limit(&config)).await;
+    let state = Arc::new(DnsState::new(
+        catalog,
+        settings(&config),
+        pools,
+        checker.table(),
+    ));
     let (reload, rx) = mpsc::unbounded_channel();
     // Watch before serving, so that no edit made after the first answer can be missed.
     let mut watcher = crate::watch::Watcher::new(reload.clone());
     watcher.update(&config);
-    let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let mut dns_addrs = Vec::new();
     for &addr in &config.dns.listen {
@@ -122,6 +135,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         config,
         loader,
         state,
+        checker,
     };
     tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
     Ok(Running {
@@ -130,6 +144,26 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         shutdown,
         tasks,
     })
+}
+
+/// Longest health check timeout (the first probe round waits at most this long).
+fn first_round_limit(config: &Config) -> Duration {
+    let longest = config
+        .pools
+        .pools
+        .iter()
+        .filter_map(|p| p.check.as_ref())
+        .map(|c| c.timeout)
+        .max();
+    longest
+        .map(|t| t + Duration::from_millis(100))
+        .unwrap_or_default()
+}
+
+fn log_binding_problems(config: &Config, catalog: &crate::dns::catalog::Catalog) {
+    for p in binding_problems(config, catalog) {
+        tracing::error!("{p}");
+    }
 }
 
 fn settings(config: &Config) -> Settings {
@@ -146,6 +180,7 @@ struct Watched {
     config: Config,
     loader: ZoneLoader,
     state: Arc<DnsState>,
+    checker: Checker,
 }
 
 impl Watched {
@@ -195,8 +230,14 @@ impl Watched {
         for (origin, serial) in &report.changed {
             tracing::info!(zone = %origin, serial, "zone reloaded");
         }
+        log_binding_problems(&self.config, &catalog);
+        let pools = Pools::new(self.config.pools.clone());
+        pools.inherit(&self.state.pools.load());
+        // Probes of surviving endpoints keep running with their state; removed ones stop.
+        self.checker.reconcile(pools.probe_keys());
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
+        self.state.pools.store(Arc::new(pools));
         let targets = self.config.dns.transfer.notify.clone();
         if !targets.is_empty() {
             for (origin, serial) in report.changed {

@@ -5,10 +5,14 @@
 //! - [`config`]: TOML file -> validated [`config::Config`] (errors as `file:line: what`).
 //! - [`dns`]: names, zone-file parser, zones, the pure answer function, wire encoding, the
 //!   UDP/TCP server, zone transfers and NOTIFY.
+//! - [`health`]: health checks: a pure state machine, HTTP/TCP probes, the checker loop.
+//! - [`pool`]: pools: health-filtered, steered, rotated A/AAAA answers for bound names.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod health;
+pub mod pool;
 pub mod watch;

@@ -175,6 +175,13 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     if !report.errors.is_empty() {
         bail!("{} zone(s) failed to load", report.errors.len());
     }
+    let problems = roundhouse::pool::binding_problems(&cfg, &catalog);
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if !problems.is_empty() {
+        bail!("{} binding problem(s)", problems.len());
+    }
     for z in catalog.zones() {
         println!(
             "zone {}: serial {}, {} records",
@@ -183,7 +190,12 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
             z.record_count()
         );
     }
-    println!("configuration OK ({} zones)", catalog.len());
+    println!(
+        "configuration OK ({} zones, {} pools, {} bindings)",
+        catalog.len(),
+        cfg.pools.pools.len(),
+        cfg.pools.bindings.len()
+    );
     Ok(())
 }
 

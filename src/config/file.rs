@@ -1,7 +1,9 @@
 //! The configuration file as written (TOML), before validation. Only `config` sees these
 //! types; the rest of the program gets [`crate::config::Config`].
 
+use super::file_pools::{FileBinding, FileHealthCheck, FilePool, FileRegion};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 /// The whole file.
@@ -14,6 +16,18 @@ pub struct FileConfig {
     /// `[log]`
     #[serde(default)]
     pub log: FileLog,
+    /// `[[region]]`
+    #[serde(default)]
+    pub region: Vec<FileRegion>,
+    /// `[health_check.NAME]`
+    #[serde(default)]
+    pub health_check: BTreeMap<String, FileHealthCheck>,
+    /// `[pool.NAME]`
+    #[serde(default)]
+    pub pool: BTreeMap<String, FilePool>,
+    /// `[[binding]]`
+    #[serde(default)]
+    pub binding: Vec<FileBinding>,
 }
 
 /// `[dns]`: the authoritative server.

@@ -2,8 +2,13 @@
 //! [`validate`] -> the domain types below. Every error names `file:line`.
 
 mod file;
+mod file_pools;
+mod pools;
 mod validate;
 
+pub use pools::{
+    Binding, Endpoint, EndpointMode, Policy, Pool, PoolsConfig, Region, Steering, WhenAllDown,
+};
 pub use validate::{Network, parse_duration};
 
 use crate::dns::name::Name;
@@ -40,6 +45,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Regions, pools and record bindings.
+    pub pools: PoolsConfig,
 }
 
 /// `[dns]`

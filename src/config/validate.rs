@@ -85,7 +85,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-struct Ctx<'a> {
+/// What validation needs to name `file:line` and resolve relative paths.
+pub(super) struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
     base: &'a Path,
@@ -104,8 +105,17 @@ impl Ctx<'_> {
         }
     }
 
-    fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ConfigError {
+    /// An error at the line of `v`.
+    pub(super) fn at<T>(&self, v: &Spanned<T>, message: impl Into<String>) -> ConfigError {
         self.err(v.span().start, message)
+    }
+
+    /// The 1-based line of `v`.
+    pub(super) fn line_of<T>(&self, v: &Spanned<T>) -> usize {
+        self.text[..v.span().start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -125,10 +135,17 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         let at = e.span().map(|s| s.start).unwrap_or(0);
         ctx.err(at, e.message().trim().to_string())
     })?;
+    let pools = super::pools::FilePools {
+        regions: raw.region,
+        checks: raw.health_check,
+        pools: raw.pool,
+        bindings: raw.binding,
+    };
     Ok(Config {
         path: None,
         dns: dns(&ctx, raw.dns)?,
         log: log(&ctx, raw.log)?,
+        pools: super::pools::validate(&ctx, pools)?,
     })
 }
 

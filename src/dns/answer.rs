@@ -6,6 +6,7 @@ use crate::dns::name::Name;
 use crate::dns::wire::{rcode, rtype};
 use crate::dns::zone::{Node, RRset, Zone};
 use crate::dns::zonefile::additional_target;
+use crate::pool::{PoolAnswer, PoolView};
 use std::borrow::Cow;
 
 /// Most CNAME records (read or synthesized from a DNAME) one answer carries; the last one's
@@ -60,10 +61,18 @@ enum Found<'a> {
     NoData,
     NxDomain,
     Referral(&'a Name, &'a RRset),
+    Pool(Cow<'a, Name>, u16, PoolAnswer),
 }
 
-/// Answers a question from `zone`, which must contain `qname`.
-pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> Answer<'a> {
+/// Answers a question from `zone`, which must contain `qname`; names bound to a pool are
+/// answered from `pools` (also at the end of a CNAME chain).
+pub fn answer<'a>(
+    zone: &'a Zone,
+    qname: &Name,
+    qtype: u16,
+    any: AnyPolicy,
+    pools: Option<PoolView<'_>>,
+) -> Answer<'a> {
     let mut out = Answer {
         authoritative: true,
         ..Answer::default()
@@ -71,7 +80,7 @@ pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> A
     let mut name: Cow<'a, Name> = Cow::Owned(qname.clone());
     let mut cnames = 0;
     loop {
-        let found = lookup(zone, &name, qtype, any);
+        let found = lookup(zone, &name, qtype, any, pools);
         if cnames == MAX_CNAMES && matches!(found, Found::Cname(..) | Found::Dname(..)) {
             break;
         }
@@ -124,6 +133,31 @@ pub fn answer<'a>(zone: &'a Zone, qname: &Name, qtype: u16, any: AnyPolicy) -> A
             Found::NxDomain => {
                 out.rcode = rcode::NXDOMAIN;
                 push_soa(&mut out, zone);
+                break;
+            }
+            Found::Pool(owner, t, PoolAnswer::Addresses(ttl, addrs)) => {
+                for a in addrs {
+                    let rdata = match a {
+                        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                    };
+                    out.answer.push(Rr {
+                        owner: owner.clone(),
+                        rtype: t,
+                        ttl,
+                        rdata: Cow::Owned(rdata),
+                    });
+                }
+                break;
+            }
+            Found::Pool(_, _, PoolAnswer::NoData) => {
+                push_soa(&mut out, zone);
+                break;
+            }
+            Found::Pool(_, _, PoolAnswer::ServFail) => {
+                out.rcode = rcode::SERVFAIL;
+                out.authoritative = false;
+                out.answer.clear();
                 break;
             }
             Found::Referral(cut, ns) => {
@@ -179,7 +213,13 @@ fn substitute(name: &Name, owner: &Name, target: &[u8]) -> Option<Name> {
     Some(out)
 }
 
-fn lookup<'a>(zone: &'a Zone, name: &Name, qtype: u16, any: AnyPolicy) -> Found<'a> {
+fn lookup<'a>(
+    zone: &'a Zone,
+    name: &Name,
+    qtype: u16,
+    any: AnyPolicy,
+    pools: Option<PoolView<'_>>,
+) -> Found<'a> {
     let apex_labels = zone.origin().label_count();
     let depth = name.label_count();
     // Walk down from the apex: a zone cut or a DNAME above the name decides first.
@@ -199,6 +239,19 @@ fn lookup<'a>(zone: &'a Zone, name: &Name, qtype: u16, any: AnyPolicy) -> Found<
         {
             return Found::Dname(owner, dname);
         }
+    }
+    if let Some(pools) = pools
+        && pools.is_bound(name)
+    {
+        // A bound name exists even without zone data; ANY gets the pool's A answer.
+        let t = if qtype == rtype::ANY { rtype::A } else { qtype };
+        if let Some(found) = pools.answer(name, t) {
+            return Found::Pool(Cow::Owned(name.clone()), t, found);
+        }
+        return match zone.node(name) {
+            Some(node) => at_node(Cow::Owned(name.clone()), node, qtype, any),
+            None => Found::NoData,
+        };
     }
     if let Some(node) = zone.node(name) {
         return at_node(Cow::Owned(name.clone()), node, qtype, any);

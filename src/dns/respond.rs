@@ -10,6 +10,7 @@ use crate::dns::wire::{
 };
 use crate::dns::writer::{Full, MessageWriter};
 use crate::dns::zonefile::compressible_names;
+use crate::pool::PoolView;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,12 @@ pub enum Outcome {
 }
 
 /// Handles one query message.
-pub fn respond(catalog: &Catalog, msg: &[u8], transport: Transport) -> Outcome {
+pub fn respond(
+    catalog: &Catalog,
+    pools: Option<PoolView<'_>>,
+    msg: &[u8],
+    transport: Transport,
+) -> Outcome {
     let req = match decode(msg) {
         Decoded::Drop => return Outcome::Drop,
         Decoded::FormErr {
@@ -94,7 +100,7 @@ pub fn respond(catalog: &Catalog, msg: &[u8], transport: Transport) -> Outcome {
         Transport::Udp => AnyPolicy::Minimal,
         Transport::Tcp => AnyPolicy::Full,
     };
-    let ans = answer(zone, &q.name, q.qtype, any);
+    let ans = answer(zone, &q.name, q.qtype, any, pools);
     Outcome::Reply(encode(&req, &q, &ans, transport))
 }
 

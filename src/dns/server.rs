@@ -7,6 +7,8 @@ use crate::dns::catalog::Catalog;
 use crate::dns::respond::{Outcome, Transport, error, respond};
 use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;
+use crate::health::HealthTable;
+use crate::pool::{PoolView, Pools};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,15 +36,39 @@ pub struct DnsState {
     pub catalog: ArcSwap<Catalog>,
     /// Per-query settings.
     pub settings: ArcSwap<Settings>,
+    /// Pools and record bindings.
+    pub pools: ArcSwap<Pools>,
+    /// Endpoint health (written by the health checker).
+    pub health: Arc<ArcSwap<HealthTable>>,
 }
 
 impl DnsState {
-    /// New state with the given catalog and settings.
-    pub fn new(catalog: Catalog, settings: Settings) -> DnsState {
+    /// New state with the given snapshots.
+    pub fn new(
+        catalog: Catalog,
+        settings: Settings,
+        pools: Pools,
+        health: Arc<ArcSwap<HealthTable>>,
+    ) -> DnsState {
         DnsState {
             catalog: ArcSwap::from_pointee(catalog),
             settings: ArcSwap::from_pointee(settings),
+            pools: ArcSwap::from_pointee(pools),
+            health,
         }
+    }
+
+    /// Answers one message from the current snapshots.
+    pub fn respond(&self, msg: &[u8], transport: Transport) -> (Arc<Catalog>, Outcome) {
+        let catalog = self.catalog.load_full();
+        let pools = self.pools.load();
+        let health = self.health.load();
+        let view = PoolView {
+            pools: &pools,
+            health: &health,
+        };
+        let outcome = respond(&catalog, Some(view), msg, transport);
+        (catalog, outcome)
     }
 }
 
@@ -58,8 +84,7 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancella
             },
             () = shutdown.cancelled() => return,
         };
-        let catalog = state.catalog.load();
-        let reply = match respond(&catalog, &buf[..len], Transport::Udp) {
+        let reply = match state.respond(&buf[..len], Transport::Udp).1 {
             Outcome::Reply(r) => r,
             Outcome::Drop | Outcome::Transfer(_) => continue,
         };
@@ -115,8 +140,8 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsSt
             Ok(Ok(n)) => n,
             _ => return,
         };
-        let catalog = state.catalog.load();
-        let replies = match respond(&catalog, &buf[..n], Transport::Tcp) {
+        let (catalog, outcome) = state.respond(&buf[..n], Transport::Tcp);
+        let replies = match outcome {
             Outcome::Drop => return,
             Outcome::Reply(r) => vec![r],
             Outcome::Transfer(req) => transfer(&catalog, &req, peer, state),

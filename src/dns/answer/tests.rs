@@ -47,7 +47,7 @@ fn show(rrs: &[Rr<'_>]) -> Vec<String> {
 
 fn ask(q: &str, t: u16) -> (u16, bool, Vec<String>, Vec<String>, Vec<String>) {
     let z = zone();
-    let a = answer(&z, &Name::parse(q, None).unwrap(), t, AnyPolicy::Full);
+    let a = answer(&z, &Name::parse(q, None).unwrap(), t, AnyPolicy::Full, None);
     (
         a.rcode,
         a.authoritative,
@@ -138,8 +138,8 @@ fn referral_with_glue_and_ds_at_the_parent() {
 fn any_minimal_returns_one_rrset() {
     let z = zone();
     let apex = Name::parse("example.", None).unwrap();
-    let full = answer(&z, &apex, rtype::ANY, AnyPolicy::Full);
-    let min = answer(&z, &apex, rtype::ANY, AnyPolicy::Minimal);
+    let full = answer(&z, &apex, rtype::ANY, AnyPolicy::Full, None);
+    let min = answer(&z, &apex, rtype::ANY, AnyPolicy::Minimal, None);
     assert_eq!(full.answer.len(), 2);
     assert_eq!(show(&min.answer), ["example. NS ns1.example."]);
 }

@@ -1,0 +1,232 @@
+//! Pools: DNS names whose A/AAAA answers come from a set of endpoints, filtered by health,
+//! steered between regions and rotated. [`Pools`] is the snapshot built from configuration;
+//! [`PoolView`] pairs it with the current health table for one query.
+
+pub mod select;
+
+use crate::config::{Endpoint, EndpointMode, Pool, PoolsConfig, WhenAllDown};
+use crate::dns::name::Name;
+use crate::dns::wire::rtype;
+use crate::health::{HealthTable, ProbeKey};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a pool answers for one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PoolAnswer {
+    /// These addresses, with this TTL.
+    Addresses(u32, Vec<IpAddr>),
+    /// NOERROR without addresses.
+    NoData,
+    /// SERVFAIL.
+    ServFail,
+}
+
+/// The pool snapshot: configuration plus what queries need to find it fast.
+#[derive(Debug, Default)]
+pub struct Pools {
+    config: PoolsConfig,
+    /// (bound name, type) -> binding index.
+    bindings: HashMap<(Name, u16), usize>,
+    names: HashSet<Name>,
+    /// Per binding: responses given so far (the rotation ticket).
+    tickets: Vec<AtomicU64>,
+    /// Per pool, per endpoint: the probe that decides its health.
+    keys: Vec<Vec<Option<ProbeKey>>>,
+    /// Answers given while nothing was ready (fail open).
+    failed_open: AtomicU64,
+}
+
+impl Pools {
+    /// Builds the snapshot.
+    pub fn new(config: PoolsConfig) -> Pools {
+        let mut bindings = HashMap::new();
+        for (i, b) in config.bindings.iter().enumerate() {
+            for &t in &b.rtypes {
+                bindings.insert((b.name.clone(), t), i);
+            }
+        }
+        let names = config.bindings.iter().map(|b| b.name.clone()).collect();
+        let keys = config
+            .pools
+            .iter()
+            .map(|p| p.endpoints.iter().map(|e| probe_key(p, e)).collect())
+            .collect();
+        let tickets = config.bindings.iter().map(|_| AtomicU64::new(0)).collect();
+        Pools {
+            config,
+            bindings,
+            names,
+            tickets,
+            keys,
+            failed_open: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration this snapshot was built from.
+    pub fn config(&self) -> &PoolsConfig {
+        &self.config
+    }
+
+    /// Every probe the pools need (enabled endpoints of pools with a health check), once each.
+    pub fn probe_keys(&self) -> HashSet<ProbeKey> {
+        self.keys.iter().flatten().flatten().cloned().collect()
+    }
+
+    /// True when `name` is bound to a pool (for any type).
+    pub fn is_bound(&self, name: &Name) -> bool {
+        !self.names.is_empty() && self.names.contains(name)
+    }
+
+    /// Answers fail-open so far.
+    pub fn failed_open(&self) -> u64 {
+        self.failed_open.load(Ordering::Relaxed)
+    }
+
+    /// Carries the rotation over from the previous snapshot for bindings that survive a
+    /// reload, so first-address clients keep spreading evenly.
+    pub fn inherit(&self, previous: &Pools) {
+        for (i, b) in self.config.bindings.iter().enumerate() {
+            if let Some(&j) = b
+                .rtypes
+                .first()
+                .and_then(|&t| previous.bindings.get(&(b.name.clone(), t)))
+            {
+                self.tickets[i].store(
+                    previous.tickets[j].load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        self.failed_open
+            .store(previous.failed_open(), Ordering::Relaxed);
+    }
+
+    /// The answer for `name`/`qtype`, or `None` when that pair is not bound.
+    pub fn answer(&self, name: &Name, qtype: u16, health: &HealthTable) -> Option<PoolAnswer> {
+        let &b = self.bindings.get(&(name.clone(), qtype))?;
+        let binding = &self.config.bindings[b];
+        let pool = &self.config.pools[binding.pool];
+        let keys = &self.keys[binding.pool];
+        let v4 = qtype == rtype::A;
+        let usable = |i: usize| {
+            let e = &pool.endpoints[i];
+            e.addr.is_ipv4() == v4 && e.enabled
+        };
+        let ready = |i: usize| usable(i) && is_ready(&pool.endpoints[i], keys[i].as_ref(), health);
+        let ticket = self.tickets[b].fetch_add(1, Ordering::Relaxed);
+        let picked = select::select(pool, ready, binding.answers, ticket);
+        if !picked.is_empty() {
+            return Some(PoolAnswer::Addresses(binding.ttl, addrs(pool, &picked)));
+        }
+        Some(match &binding.when_all_down {
+            WhenAllDown::FailOpen => {
+                // Nothing is ready: answer as if every endpoint that the operator has not taken
+                // out (down, drain) were ready, as Route 53 and gdnsd do.
+                let open = |i: usize| {
+                    usable(i)
+                        && matches!(
+                            pool.endpoints[i].mode,
+                            EndpointMode::Auto | EndpointMode::Up
+                        )
+                };
+                let picked = select::select(pool, open, binding.answers, ticket);
+                if picked.is_empty() {
+                    return Some(PoolAnswer::NoData);
+                }
+                self.failed_open.fetch_add(1, Ordering::Relaxed);
+                PoolAnswer::Addresses(binding.ttl, addrs(pool, &picked))
+            }
+            WhenAllDown::NoData => PoolAnswer::NoData,
+            WhenAllDown::ServFail => PoolAnswer::ServFail,
+            WhenAllDown::Fallback(list) => {
+                let fitting: Vec<IpAddr> =
+                    list.iter().copied().filter(|a| a.is_ipv4() == v4).collect();
+                if fitting.is_empty() {
+                    PoolAnswer::NoData
+                } else {
+                    PoolAnswer::Addresses(binding.ttl, fitting)
+                }
+            }
+        })
+    }
+}
+
+fn addrs(pool: &Pool, picked: &[usize]) -> Vec<IpAddr> {
+    picked.iter().map(|&i| pool.endpoints[i].addr).collect()
+}
+
+fn probe_key(pool: &Pool, e: &Endpoint) -> Option<ProbeKey> {
+    let spec = pool.check.as_ref()?;
+    (e.enabled && e.mode != EndpointMode::Up && e.mode != EndpointMode::Down).then(|| ProbeKey {
+        addr: e.addr,
+        spec: spec.clone(),
+    })
+}
+
+/// Overrides first; then the health check; without a check, ready.
+fn is_ready(e: &Endpoint, key: Option<&ProbeKey>, health: &HealthTable) -> bool {
+    match e.mode {
+        EndpointMode::Up => true,
+        EndpointMode::Down | EndpointMode::Drain => false,
+        EndpointMode::Auto => key.is_none_or(|k| health.is_ready(k)),
+    }
+}
+
+/// Problems of record bindings that only the zones reveal, as `file:line: what` lines: a
+/// bound name outside every served zone, or one that also has static A/AAAA data.
+pub fn binding_problems(
+    config: &crate::config::Config,
+    catalog: &crate::dns::catalog::Catalog,
+) -> Vec<String> {
+    let file = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<embedded>".into());
+    let mut out = Vec::new();
+    for b in &config.pools.bindings {
+        let Some(zone) = catalog.find(&b.name) else {
+            out.push(format!(
+                "{file}:{}: binding {}: not inside any served zone",
+                b.line, b.name
+            ));
+            continue;
+        };
+        let node = zone.node(&b.name);
+        for &t in &b.rtypes {
+            if node.is_some_and(|n| n.has(t)) {
+                out.push(format!(
+                    "{file}:{}: binding {}: zone {} also has static {} records at this name; remove them (the pool answers)",
+                    b.line,
+                    b.name,
+                    zone.origin(),
+                    if t == rtype::A { "A" } else { "AAAA" }
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// One query's view: the pools and the health table, loaded once.
+#[derive(Clone, Copy)]
+pub struct PoolView<'a> {
+    /// Pools snapshot.
+    pub pools: &'a Pools,
+    /// Health snapshot.
+    pub health: &'a HealthTable,
+}
+
+impl PoolView<'_> {
+    /// See [`Pools::answer`].
+    pub fn answer(&self, name: &Name, qtype: u16) -> Option<PoolAnswer> {
+        self.pools.answer(name, qtype, self.health)
+    }
+
+    /// See [`Pools::is_bound`].
+    pub fn is_bound(&self, name: &Name) -> bool {
+        self.pools.is_bound(name)
+    }
+}
