@@ -119,7 +119,7 @@ fn rotation_spreads_the_first_address_evenly() {
         .map(|i| format!("{{ address = \"127.0.0.{i}\" }}"))
         .collect();
     let (_s, srv) = start(&format!(
-        "{}[pool.web]\nhealth_check = \"web\"\nendpoints = [{}]\n[[binding]]\nname = \"www.example.test.\"\ntype = \"A\"\npool = \"web\"\n",
+        "{}[pool.web]\nhealth_check = \"web\"\nendpoints = [{}]\n[[binding]]\nname = \"www.example.test.\"\ntype = \"A\"\npool = \"web\"\n[[binding]]\nname = \"short.example.test.\"\npool = \"web\"\nttl = \"300s\"\nadaptive_ttl = true\n",
         check(port, "10s"),
         eps.join(", ")
     ));
@@ -138,6 +138,11 @@ fn rotation_spreads_the_first_address_evenly() {
     }
     let m = ask(srv.addr, "www.example.test", 1);
     assert_eq!(m.answers[0].ttl, 30, "default binding TTL");
+    let short = ask(srv.addr, "short.example.test", 1);
+    assert_eq!(
+        short.answers[0].ttl, 20,
+        "adaptive: no longer than interval x unhealthy threshold"
+    );
     assert!(m.metadata.authoritative);
 }
 
@@ -203,7 +208,7 @@ fn failover_tiers_dials_and_overrides() {
          [pool.f]\npolicy = \"failover\"\nhealth_check = \"web\"\nendpoints = [{{ address = \"127.0.0.31\", priority = 1, region = \"east\" }}, {{ address = \"127.0.0.32\", priority = 2, region = \"east\" }}]\n\
          [pool.o]\nhealth_check = \"web\"\nendpoints = [{{ address = \"127.0.0.33\", region = \"east\", state = \"drain\" }}, {{ address = \"127.0.0.34\", region = \"east\" }}, {{ address = \"192.0.2.9\", region = \"east\", state = \"up\" }}, {{ address = \"127.0.0.32\", region = \"east\", state = \"down\" }}]\n\
          [pool.d]\nsteering = \"ordered\"\ndials = {{ east = 25 }}\nendpoints = [{{ address = \"192.0.2.1\", region = \"east\" }}, {{ address = \"192.0.2.2\", region = \"west\" }}]\n\
-         [[binding]]\nname = \"f.example.test.\"\npool = \"f\"\n[[binding]]\nname = \"o.example.test.\"\npool = \"o\"\n[[binding]]\nname = \"d.example.test.\"\npool = \"d\"\n",
+         [[binding]]\nname = \"f.example.test.\"\npool = \"f\"\nttl = \"300s\"\nadaptive_ttl = true\nmin_ttl = \"3s\"\n[[binding]]\nname = \"o.example.test.\"\npool = \"o\"\n[[binding]]\nname = \"d.example.test.\"\npool = \"d\"\n",
         check(port, "10s")
     );
     let (_s, srv) = start(&config);
@@ -212,6 +217,8 @@ fn failover_tiers_dials_and_overrides() {
         ["127.0.0.32"],
         "tier 1 is down: tier 2 answers"
     );
+    let f = ask(srv.addr, "f.example.test", 1);
+    assert_eq!(f.answers[0].ttl, 3, "adaptive TTL while degraded");
     assert_eq!(
         addresses(&srv, "o.example.test"),
         ["127.0.0.34", "192.0.2.9"],

@@ -129,6 +129,13 @@ pub struct FileBinding {
     /// Addresses for `when_all_down = "fallback"`.
     #[serde(default)]
     pub fallback: Vec<Spanned<String>>,
+    /// Health-aware TTL: shorter than `ttl` when health could change sooner, `min_ttl`
+    /// while any endpoint is down.
+    #[serde(default)]
+    pub adaptive_ttl: bool,
+    /// Lower bound of the adaptive TTL.
+    #[serde(default = "default_min_ttl")]
+    pub min_ttl: Spanned<String>,
 }
 
 fn spanned<T>(v: T) -> Spanned<T> {
@@ -179,6 +186,9 @@ fn default_state() -> Spanned<String> {
 }
 fn default_ttl() -> Spanned<String> {
     spanned("30s".into())
+}
+fn default_min_ttl() -> Spanned<String> {
+    spanned("5s".into())
 }
 fn default_when_all_down() -> Spanned<String> {
     spanned("fail-open".into())

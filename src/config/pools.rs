@@ -125,6 +125,8 @@ pub struct Binding {
     pub answers: usize,
     /// Behaviour when nothing is ready.
     pub when_all_down: WhenAllDown,
+    /// Health-aware TTL: `Some(min_ttl)` when enabled.
+    pub adaptive_ttl: Option<u32>,
     /// Line of the binding in the configuration file (for errors found later).
     pub line: usize,
 }
@@ -556,6 +558,17 @@ fn binding(ctx: &Ctx<'_>, b: &FileBinding, pools: &[Pool]) -> Result<Binding, Co
             ),
         )),
     };
+    let min_ttl = duration(ctx, "binding.min_ttl", &b.min_ttl)?;
+    if b.adaptive_ttl && min_ttl > ttl {
+        return Err(ctx.at(
+            &b.min_ttl,
+            format!(
+                "binding.min_ttl ({}) must not exceed ttl ({})",
+                b.min_ttl.get_ref(),
+                b.ttl.get_ref()
+            ),
+        ));
+    }
     Ok(Binding {
         name,
         rtypes,
@@ -563,6 +576,7 @@ fn binding(ctx: &Ctx<'_>, b: &FileBinding, pools: &[Pool]) -> Result<Binding, Co
         ttl: ttl.as_secs() as u32,
         answers,
         when_all_down,
+        adaptive_ttl: b.adaptive_ttl.then_some(min_ttl.as_secs() as u32),
         line: ctx.line_of(&b.name),
     })
 }

@@ -4,7 +4,7 @@
 
 pub mod select;
 
-use crate::config::{Endpoint, EndpointMode, Pool, PoolsConfig, WhenAllDown};
+use crate::config::{Binding, Endpoint, EndpointMode, Pool, PoolsConfig, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::wire::rtype;
 use crate::health::{HealthTable, ProbeKey};
@@ -117,8 +117,14 @@ impl Pools {
         let ready = |i: usize| usable(i) && is_ready(&pool.endpoints[i], keys[i].as_ref(), health);
         let ticket = self.tickets[b].fetch_add(1, Ordering::Relaxed);
         let picked = select::select(pool, ready, binding.answers, ticket);
+        // Degraded: an endpoint the health checks decide about is not ready right now.
+        let degraded = (0..pool.endpoints.len()).any(|i| {
+            let auto = pool.endpoints[i].mode == EndpointMode::Auto;
+            usable(i) && auto && keys[i].as_ref().is_some_and(|k| !health.is_ready(k))
+        });
+        let ttl = answer_ttl(binding, pool, degraded);
         if !picked.is_empty() {
-            return Some(PoolAnswer::Addresses(binding.ttl, addrs(pool, &picked)));
+            return Some(PoolAnswer::Addresses(ttl, addrs(pool, &picked)));
         }
         Some(match &binding.when_all_down {
             WhenAllDown::FailOpen => {
@@ -136,7 +142,7 @@ impl Pools {
                     return Some(PoolAnswer::NoData);
                 }
                 self.failed_open.fetch_add(1, Ordering::Relaxed);
-                PoolAnswer::Addresses(binding.ttl, addrs(pool, &picked))
+                PoolAnswer::Addresses(ttl, addrs(pool, &picked))
             }
             WhenAllDown::NoData => PoolAnswer::NoData,
             WhenAllDown::ServFail => PoolAnswer::ServFail,
@@ -146,11 +152,31 @@ impl Pools {
                 if fitting.is_empty() {
                     PoolAnswer::NoData
                 } else {
-                    PoolAnswer::Addresses(binding.ttl, fitting)
+                    PoolAnswer::Addresses(ttl, fitting)
                 }
             }
         })
     }
+}
+
+/// The binding's TTL, or with `adaptive_ttl` (gdnsd's idea): never longer than the time a
+/// failure takes to be detected (interval x unhealthy threshold), and the minimum while the
+/// pool is degraded, so that caches let go of a changing answer quickly.
+fn answer_ttl(binding: &Binding, pool: &Pool, degraded: bool) -> u32 {
+    let (Some(min_ttl), Some(check)) = (binding.adaptive_ttl, pool.check.as_ref()) else {
+        return binding.ttl;
+    };
+    if degraded {
+        return min_ttl;
+    }
+    let detect = check
+        .interval
+        .as_secs()
+        .saturating_mul(u64::from(check.unhealthy_threshold));
+    binding
+        .ttl
+        .min(u32::try_from(detect).unwrap_or(u32::MAX))
+        .max(min_ttl)
 }
 
 fn addrs(pool: &Pool, picked: &[usize]) -> Vec<IpAddr> {
