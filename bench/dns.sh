@@ -1,27 +1,52 @@
 #!/usr/bin/env bash
-# DNS throughput next to knotd (and NSD), same zone, same query mix, same pinning, same run.
-# Starts roundhouse (release build, 1 worker thread, CPU 0) on 127.0.0.1:15320 serving the
-# benchmark zone, then runs ../shared/bench/peers-dns.sh with it as the candidate; the table
-# it prints has roundhouse's qps and qps per server core as a ratio to knotd.
-# usage: bench/dns.sh [--runs N] [--seconds N] [--threads N] [--peers "knot nsd"]
-# Needs: knot, nsd, dnsperf, bind9-dnsutils (Debian) and ../shared/bench.
+# DNS throughput next to knotd, NSD, gdnsd and PowerDNS LUA records: same zone, same query
+# mix, same pinning, same run. Starts roundhouse (release build, 1 worker thread, CPU 0) on
+# 127.0.0.1:15320 serving the benchmark zone with www.example.test bound to a round-robin
+# pool of 127.0.0.11-14 health-checked over HTTP on port 15310 (as gdnsd's multifo +
+# http_status and PowerDNS's ifportup in the same script; --static serves www's four A
+# records from the zone instead), then runs ../shared/bench/peers-dns.sh with it as the
+# candidate. The table gives qps and qps per server core as ratios to knotd and gdnsd.
+# usage: bench/dns.sh [--runs N] [--seconds N] [--threads N] [--peers "knot nsd gdnsd pdns"] [--static]
+# Needs: knot, nsd, gdnsd, pdns-server, pdns-backend-bind, nginx-light, dnsperf,
+# bind9-dnsutils (Debian) and ../shared/bench.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$root/../shared/bench
 [ -d "$bench" ] || { echo "skipped: ../shared/bench is absent"; exit 0; }
-runs=3; secs=10; threads=1; peers="knot nsd"
+runs=3; secs=10; threads=1; peers="knot nsd gdnsd pdns"; static=0
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2;; --seconds) secs=$2; shift 2;;
     --threads) threads=$2; shift 2;; --peers) peers=$2; shift 2;;
+    --static) static=1; shift;;
     *) echo "unknown argument $1" >&2; exit 2;;
   esac
 done
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 work=$(mktemp -d)
 mkdir -p "$work/zones"
-cp "$bench/zones/example.test.zone" "$work/zones/example.test.zone"
 printf '[dns]\nlisten = ["127.0.0.1:15320"]\nzones_dir = "zones"\n[log]\nlevel = "warn"\n' > "$work/roundhouse.toml"
+if [ "$static" = 1 ]; then
+  cp "$bench/zones/example.test.zone" "$work/zones/example.test.zone"
+else
+  # The same health check as gdnsd's http_status in peers-dns.sh: port 15310, /, 2 s, 1 s.
+  sed '/^www /d' "$bench/zones/example.test.zone" > "$work/zones/example.test.zone"
+  cat >> "$work/roundhouse.toml" <<'TOML'
+[health_check.www]
+port = 15310
+path = "/"
+interval = "2s"
+timeout = "1s"
+[pool.www]
+health_check = "www"
+endpoints = [{ address = "127.0.0.11" }, { address = "127.0.0.12" }, { address = "127.0.0.13" }, { address = "127.0.0.14" }]
+[[binding]]
+name = "www.example.test."
+type = "A"
+pool = "www"
+ttl = "300s"
+TOML
+fi
 taskset -c 0 "$root/target/release/roundhouse" serve --threads "$threads" --config "$work/roundhouse.toml" > /dev/null 2> "$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT

@@ -267,6 +267,7 @@ fn all_down_fail_open_and_fail_closed() {
         ResponseCode::ServFail
     );
     assert_eq!(addresses(&srv, "sorry.example.test"), ["192.0.2.99"]);
+    srv.wait_log("no endpoint of the pool is ready");
     // A bound name exists for other types: NODATA, not NXDOMAIN.
     assert_eq!(
         rcode(&ask(srv.addr, "open.example.test", 16)),

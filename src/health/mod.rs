@@ -151,13 +151,29 @@ impl fmt::Display for CheckSpec {
 
 /// One probed thing: an address checked with a spec. Shared by every pool that uses it.
 ///
-/// Equality and hashing compare the spec by value, not by pointer.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Equality compares the spec by value (the same pointer is the fast path); hashing uses
+/// only the address and the spec's port and interval, which keeps the per-query health
+/// lookups cheap (equal keys still hash equally).
+#[derive(Debug, Clone, Eq)]
 pub struct ProbeKey {
     /// Address of the endpoint.
     pub addr: IpAddr,
     /// The check run against it.
     pub spec: Arc<CheckSpec>,
+}
+
+impl PartialEq for ProbeKey {
+    fn eq(&self, other: &ProbeKey) -> bool {
+        self.addr == other.addr && (Arc::ptr_eq(&self.spec, &other.spec) || self.spec == other.spec)
+    }
+}
+
+impl std::hash::Hash for ProbeKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.addr.hash(h);
+        self.spec.port.hash(h);
+        self.spec.interval.hash(h);
+    }
 }
 
 impl fmt::Display for ProbeKey {

@@ -10,7 +10,7 @@ use crate::dns::wire::rtype;
 use crate::health::{HealthTable, ProbeKey};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What a pool answers for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +27,12 @@ pub enum PoolAnswer {
 #[derive(Debug, Default)]
 pub struct Pools {
     config: PoolsConfig,
-    /// (bound name, type) -> binding index.
-    bindings: HashMap<(Name, u16), usize>,
-    names: HashSet<Name>,
+    /// Bound name -> binding index for A and for AAAA.
+    bindings: HashMap<Name, [Option<usize>; 2]>,
     /// Per binding: responses given so far (the rotation ticket).
     tickets: Vec<AtomicU64>,
+    /// Per binding: nothing was ready at the last answer (to log changes once).
+    all_down: Vec<AtomicBool>,
     /// Per pool, per endpoint: the probe that decides its health.
     keys: Vec<Vec<Option<ProbeKey>>>,
     /// Answers given while nothing was ready (fail open).
@@ -41,24 +42,28 @@ pub struct Pools {
 impl Pools {
     /// Builds the snapshot.
     pub fn new(config: PoolsConfig) -> Pools {
-        let mut bindings = HashMap::new();
+        let mut bindings: HashMap<Name, [Option<usize>; 2]> = HashMap::new();
         for (i, b) in config.bindings.iter().enumerate() {
             for &t in &b.rtypes {
-                bindings.insert((b.name.clone(), t), i);
+                bindings.entry(b.name.clone()).or_default()[family_slot(t)] = Some(i);
             }
         }
-        let names = config.bindings.iter().map(|b| b.name.clone()).collect();
         let keys = config
             .pools
             .iter()
             .map(|p| p.endpoints.iter().map(|e| probe_key(p, e)).collect())
             .collect();
         let tickets = config.bindings.iter().map(|_| AtomicU64::new(0)).collect();
+        let all_down = config
+            .bindings
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         Pools {
             config,
             bindings,
-            names,
             tickets,
+            all_down,
             keys,
             failed_open: AtomicU64::new(0),
         }
@@ -76,7 +81,7 @@ impl Pools {
 
     /// True when `name` is bound to a pool (for any type).
     pub fn is_bound(&self, name: &Name) -> bool {
-        !self.names.is_empty() && self.names.contains(name)
+        !self.bindings.is_empty() && self.bindings.contains_key(name)
     }
 
     /// Answers fail-open so far.
@@ -88,11 +93,7 @@ impl Pools {
     /// reload, so first-address clients keep spreading evenly.
     pub fn inherit(&self, previous: &Pools) {
         for (i, b) in self.config.bindings.iter().enumerate() {
-            if let Some(&j) = b
-                .rtypes
-                .first()
-                .and_then(|&t| previous.bindings.get(&(b.name.clone(), t)))
-            {
+            if let Some(j) = b.rtypes.first().and_then(|&t| previous.binding(&b.name, t)) {
                 self.tickets[i].store(
                     previous.tickets[j].load(Ordering::Relaxed),
                     Ordering::Relaxed,
@@ -103,9 +104,29 @@ impl Pools {
             .store(previous.failed_open(), Ordering::Relaxed);
     }
 
+    fn binding(&self, name: &Name, qtype: u16) -> Option<usize> {
+        if qtype != rtype::A && qtype != rtype::AAAA {
+            return None;
+        }
+        self.bindings.get(name)?[family_slot(qtype)]
+    }
+
+    /// Logs once when a binding runs out of ready endpoints and once when it recovers.
+    fn note_all_down(&self, b: usize, down: bool) {
+        if self.all_down[b].swap(down, Ordering::Relaxed) != down {
+            let binding = &self.config.bindings[b];
+            let pool = &self.config.pools[binding.pool].name;
+            if down {
+                tracing::warn!(name = %binding.name, pool, when_all_down = ?binding.when_all_down, "no endpoint of the pool is ready");
+            } else {
+                tracing::info!(name = %binding.name, pool, "pool has ready endpoints again");
+            }
+        }
+    }
+
     /// The answer for `name`/`qtype`, or `None` when that pair is not bound.
     pub fn answer(&self, name: &Name, qtype: u16, health: &HealthTable) -> Option<PoolAnswer> {
-        let &b = self.bindings.get(&(name.clone(), qtype))?;
+        let b = self.binding(name, qtype)?;
         let binding = &self.config.bindings[b];
         let pool = &self.config.pools[binding.pool];
         let keys = &self.keys[binding.pool];
@@ -114,15 +135,21 @@ impl Pools {
             let e = &pool.endpoints[i];
             e.addr.is_ipv4() == v4 && e.enabled
         };
-        let ready = |i: usize| usable(i) && is_ready(&pool.endpoints[i], keys[i].as_ref(), health);
+        // One health lookup per endpoint and query.
+        let healthy: Vec<bool> = keys
+            .iter()
+            .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
+            .collect();
+        let ready = |i: usize| usable(i) && is_ready(pool.endpoints[i].mode, healthy[i]);
         let ticket = self.tickets[b].fetch_add(1, Ordering::Relaxed);
         let picked = select::select(pool, ready, binding.answers, ticket);
         // Degraded: an endpoint the health checks decide about is not ready right now.
         let degraded = (0..pool.endpoints.len()).any(|i| {
             let auto = pool.endpoints[i].mode == EndpointMode::Auto;
-            usable(i) && auto && keys[i].as_ref().is_some_and(|k| !health.is_ready(k))
+            usable(i) && auto && !healthy[i]
         });
         let ttl = answer_ttl(binding, pool, degraded);
+        self.note_all_down(b, picked.is_empty());
         if !picked.is_empty() {
             return Some(PoolAnswer::Addresses(ttl, addrs(pool, &picked)));
         }
@@ -191,13 +218,18 @@ fn probe_key(pool: &Pool, e: &Endpoint) -> Option<ProbeKey> {
     })
 }
 
-/// Overrides first; then the health check; without a check, ready.
-fn is_ready(e: &Endpoint, key: Option<&ProbeKey>, health: &HealthTable) -> bool {
-    match e.mode {
+/// Overrides first; then the health check (`healthy` is true without one).
+fn is_ready(mode: EndpointMode, healthy: bool) -> bool {
+    match mode {
         EndpointMode::Up => true,
         EndpointMode::Down | EndpointMode::Drain => false,
-        EndpointMode::Auto => key.is_none_or(|k| health.is_ready(k)),
+        EndpointMode::Auto => healthy,
     }
+}
+
+/// Index of a bound type in a binding slot pair: A first, AAAA second.
+fn family_slot(qtype: u16) -> usize {
+    usize::from(qtype == rtype::AAAA)
 }
 
 /// Problems of record bindings that only the zones reveal, as `file:line: what` lines: a
