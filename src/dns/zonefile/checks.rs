@@ -12,12 +12,7 @@ use std::path::Path;
 use super::{Record, ZoneFileError};
 use crate::dns::name::Name;
 
-const SOA: u16 = 6;
-const CNAME: u16 = 5;
-const NS: u16 = 2;
-const DNAME: u16 = 39;
-const RRSIG: u16 = 46;
-const NSEC: u16 = 47;
+use crate::dns::wire::rtype::{CNAME, DNAME, NS, NSEC, RRSIG, SOA};
 
 /// Runs the checks, merging duplicates and fixing RRset TTLs in place.
 pub(crate) fn check_zone(
