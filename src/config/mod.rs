@@ -1,5 +1,5 @@
-//! Configuration: TOML text -> [`file`] structs (serde, unknown keys rejected) ->
-//! [`validate`] -> the domain types below. Every error names `file:line`.
+//! Configuration: TOML text -> `file` structs (serde, unknown keys rejected) ->
+//! `validate` -> the domain types below. Every error names `file:line`.
 
 mod file;
 mod file_pools;
