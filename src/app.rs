@@ -7,6 +7,7 @@ use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
 use crate::dns::xfr::notify_all;
 use crate::health::Checker;
 use crate::pool::{Pools, binding_problems};
+use crate::steering::geo::GeoDb;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,6 +97,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         pools,
         checker.table(),
     ));
+    load_geo(&config, &state);
     let (reload, rx) = mpsc::unbounded_channel();
     // Watch before serving, so that no edit made after the first answer can be missed.
     let mut watcher = crate::watch::Watcher::new(reload.clone());
@@ -144,6 +146,36 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         shutdown,
         tasks,
     })
+}
+
+/// Opens the geo database when it is new, moved or changed on disk; a broken file keeps the
+/// previous database serving.
+fn load_geo(config: &Config, state: &DnsState) {
+    let Some(path) = &config.pools.geo_database else {
+        state.geo.store(None);
+        return;
+    };
+    let current = state.geo.load();
+    if current
+        .as_ref()
+        .is_some_and(|g| g.path() == path && !g.is_stale())
+    {
+        return;
+    }
+    match GeoDb::open(path) {
+        Ok(db) => {
+            tracing::info!(path = %path.display(), "geo database loaded");
+            state.geo.store(Some(Arc::new(db)));
+        }
+        Err(e) => tracing::error!(
+            "{e}; {}",
+            if current.is_some() {
+                "the previous database keeps serving"
+            } else {
+                "steering falls back to configured networks"
+            }
+        ),
+    }
 }
 
 /// Longest health check timeout (the first probe round waits at most this long).
@@ -238,6 +270,7 @@ impl Watched {
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
         self.state.pools.store(Arc::new(pools));
+        load_geo(&self.config, &self.state);
         let targets = self.config.dns.transfer.notify.clone();
         if !targets.is_empty() {
             for (origin, serial) in report.changed {

@@ -7,6 +7,7 @@
 //!   UDP/TCP server, zone transfers and NOTIFY.
 //! - [`health`]: health checks: a pure state machine, HTTP/TCP probes, the checker loop.
 //! - [`pool`]: pools: health-filtered, steered, rotated A/AAAA answers for bound names.
+//! - [`steering`]: client location (ECS, geo database) and per-client region ranking.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
@@ -15,4 +16,5 @@ pub mod config;
 pub mod dns;
 pub mod health;
 pub mod pool;
+pub mod steering;
 pub mod watch;

@@ -175,6 +175,9 @@ fn check_config(config: Option<PathBuf>) -> anyhow::Result<()> {
     if !report.errors.is_empty() {
         bail!("{} zone(s) failed to load", report.errors.len());
     }
+    if let Some(db) = &cfg.pools.geo_database {
+        roundhouse::steering::geo::GeoDb::open(db)?;
+    }
     let problems = roundhouse::pool::binding_problems(&cfg, &catalog);
     for p in &problems {
         eprintln!("{p}");

@@ -79,6 +79,9 @@ fn dirs(config: &Config) -> BTreeSet<PathBuf> {
     for z in &config.dns.zones {
         add(&z.file);
     }
+    if let Some(db) = &config.pools.geo_database {
+        add(db);
+    }
     out
 }
 

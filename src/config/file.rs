@@ -1,7 +1,7 @@
 //! The configuration file as written (TOML), before validation. Only `config` sees these
 //! types; the rest of the program gets [`crate::config::Config`].
 
-use super::file_pools::{FileBinding, FileHealthCheck, FilePool, FileRegion};
+use super::file_pools::{FileBinding, FileGeo, FileHealthCheck, FileLatency, FilePool, FileRegion};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -28,6 +28,12 @@ pub struct FileConfig {
     /// `[[binding]]`
     #[serde(default)]
     pub binding: Vec<FileBinding>,
+    /// `[geo]`
+    #[serde(default)]
+    pub geo: FileGeo,
+    /// `[[latency]]`
+    #[serde(default)]
+    pub latency: Vec<FileLatency>,
 }
 
 /// `[dns]`: the authoritative server.

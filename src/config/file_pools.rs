@@ -20,6 +20,33 @@ pub struct FileRegion {
     /// ISO 3166 country codes served from this region.
     #[serde(default)]
     pub countries: Vec<String>,
+    /// Client networks (CIDR) always steered to this region (`geo` steering overrides).
+    #[serde(default)]
+    pub networks: Vec<Spanned<String>>,
+    /// `proximity` steering: kilometres taken off this region's distance (a larger area).
+    #[serde(default)]
+    pub bias_km: f64,
+}
+
+/// `[geo]`
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileGeo {
+    /// A MaxMind-format country or city database (GeoLite2, DB-IP), reloaded when it changes.
+    #[serde(default)]
+    pub database: Option<Spanned<String>>,
+}
+
+/// `[[latency]]`: a measured or estimated round-trip time from a client network to a region.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLatency {
+    /// Client network (CIDR).
+    pub prefix: Spanned<String>,
+    /// Region name.
+    pub region: Spanned<String>,
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: f64,
 }
 
 /// `[health_check.NAME]`
@@ -67,12 +94,19 @@ pub struct FilePool {
     /// Name of a `[health_check.NAME]`; without one every enabled endpoint is ready.
     #[serde(default)]
     pub health_check: Option<Spanned<String>>,
-    /// `none` (all regions form one set) or `ordered` (regions in `regions` order).
+    /// `none` (all regions form one set), `ordered` (regions in `regions` order), `geo`,
+    /// `proximity` or `latency` (ranked per client).
     #[serde(default = "default_steering")]
     pub steering: Spanned<String>,
     /// Region order for `ordered` steering (default: order of first appearance).
     #[serde(default)]
     pub regions: Vec<Spanned<String>>,
+    /// The same client network gets the same endpoint order while it stays healthy.
+    #[serde(default)]
+    pub affinity: bool,
+    /// `capacity` (the next two regions, by capacity) or `next` (the next region).
+    #[serde(default = "default_spill")]
+    pub spill: Spanned<String>,
     /// Traffic dial per region, 0-100 (percent of the traffic a region keeps).
     #[serde(default)]
     pub dials: BTreeMap<String, Spanned<u8>>,
@@ -168,6 +202,9 @@ fn default_policy() -> Spanned<String> {
 }
 fn default_steering() -> Spanned<String> {
     spanned("none".into())
+}
+fn default_spill() -> Spanned<String> {
+    spanned("capacity".into())
 }
 fn default_min_ready() -> Spanned<u32> {
     spanned(1)

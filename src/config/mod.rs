@@ -7,7 +7,8 @@ mod pools;
 mod validate;
 
 pub use pools::{
-    Binding, Endpoint, EndpointMode, Policy, Pool, PoolsConfig, Region, Steering, WhenAllDown,
+    Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
+    Steering, WhenAllDown,
 };
 pub use validate::{Network, parse_duration};
 

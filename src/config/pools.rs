@@ -3,7 +3,7 @@
 
 use super::ConfigError;
 use super::file_pools::{FileBinding, FileEndpoint, FileHealthCheck, FilePool, FileRegion};
-use super::validate::{Ctx, parse_duration};
+use super::validate::{Ctx, Network, parse_duration};
 use crate::dns::name::Name;
 use crate::health::{CheckSpec, Protocol, StatusMatcher};
 use std::collections::BTreeMap;
@@ -22,6 +22,21 @@ pub struct Region {
     pub continent: Option<String>,
     /// Country codes.
     pub countries: Vec<String>,
+    /// Client networks always steered here (`geo`).
+    pub networks: Vec<Network>,
+    /// Kilometres taken off this region's distance (`proximity`).
+    pub bias_km: f64,
+}
+
+/// A round-trip time from a client network to a region (`latency` steering).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyEntry {
+    /// Client network.
+    pub network: Network,
+    /// Index into `PoolsConfig::regions`.
+    pub region: usize,
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: f64,
 }
 
 /// How a pool picks endpoints among the ready ones of the chosen region(s).
@@ -44,6 +59,21 @@ pub enum Steering {
     None,
     /// The pool's region order; the first region with ready endpoints answers.
     Ordered,
+    /// Per client: CIDR overrides, then country, then continent, then the pool's order.
+    Geo,
+    /// Per client: nearest region by great-circle distance (minus each region's bias).
+    Proximity,
+    /// Per client: lowest round-trip time from the latency table, then `geo`.
+    Latency,
+}
+
+/// Where the traffic of a region that cannot take it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spill {
+    /// The next two ranked regions that can answer, in proportion to their capacity.
+    Capacity,
+    /// All of it to the next ranked region that can answer.
+    Next,
 }
 
 /// An operator override for one endpoint.
@@ -87,8 +117,14 @@ pub struct Pool {
     pub steering: Steering,
     /// Region names, in steering order.
     pub regions: Vec<String>,
+    /// Index into `PoolsConfig::regions` per entry of `regions` (None: region not defined).
+    pub region_index: Vec<Option<usize>>,
     /// Traffic dial (0-100) per entry of `regions`.
     pub dials: Vec<u8>,
+    /// Same client network, same endpoint order (instead of rotation).
+    pub affinity: bool,
+    /// Where a region's traffic goes when it cannot take it.
+    pub spill: Spill,
     /// Ready endpoints a failover tier needs.
     pub min_ready: usize,
     /// Health check (None: every enabled endpoint is ready).
@@ -140,10 +176,16 @@ pub struct PoolsConfig {
     pub pools: Vec<Pool>,
     /// Bindings in configuration order.
     pub bindings: Vec<Binding>,
+    /// MaxMind-format geo database.
+    pub geo_database: Option<std::path::PathBuf>,
+    /// Latency table (static entries).
+    pub latency: Vec<LatencyEntry>,
 }
 
 /// The raw pool sections of the file.
 pub struct FilePools {
+    pub geo_database: Option<std::path::PathBuf>,
+    pub latency: Vec<super::file_pools::FileLatency>,
     pub regions: Vec<FileRegion>,
     pub checks: BTreeMap<String, FileHealthCheck>,
     pub pools: BTreeMap<String, FilePool>,
@@ -173,6 +215,11 @@ pub fn validate(ctx: &Ctx<'_>, f: FilePools) -> Result<PoolsConfig, ConfigError>
     for (name, p) in &f.pools {
         pools.push(pool(ctx, name, p, &regions, &checks)?);
     }
+    let latency = f
+        .latency
+        .iter()
+        .map(|l| latency_entry(ctx, l, &regions))
+        .collect::<Result<Vec<_>, _>>()?;
     let bindings = f
         .bindings
         .iter()
@@ -193,6 +240,43 @@ pub fn validate(ctx: &Ctx<'_>, f: FilePools) -> Result<PoolsConfig, ConfigError>
         regions,
         pools,
         bindings,
+        geo_database: f.geo_database,
+        latency,
+    })
+}
+
+fn latency_entry(
+    ctx: &Ctx<'_>,
+    l: &super::file_pools::FileLatency,
+    regions: &[Region],
+) -> Result<LatencyEntry, ConfigError> {
+    let network: Network = l
+        .prefix
+        .get_ref()
+        .parse()
+        .map_err(|e| ctx.at(&l.prefix, format!("latency.prefix: {e}")))?;
+    let region = regions
+        .iter()
+        .position(|r| &r.name == l.region.get_ref())
+        .ok_or_else(|| {
+            ctx.at(
+                &l.region,
+                format!(
+                    "latency.region: no [[region]] is named `{}`",
+                    l.region.get_ref()
+                ),
+            )
+        })?;
+    if !(l.rtt_ms.is_finite() && l.rtt_ms >= 0.0) {
+        return Err(ctx.at(
+            &l.prefix,
+            "latency.rtt_ms must be a number of milliseconds >= 0",
+        ));
+    }
+    Ok(LatencyEntry {
+        network,
+        region,
+        rtt_ms: l.rtt_ms,
     })
 }
 
@@ -226,11 +310,21 @@ fn region(ctx: &Ctx<'_>, r: &FileRegion) -> Result<Region, ConfigError> {
             ),
         ));
     }
+    let mut networks = Vec::new();
+    for n in &r.networks {
+        networks.push(
+            n.get_ref()
+                .parse::<Network>()
+                .map_err(|e| ctx.at(n, format!("region.networks: {e}")))?,
+        );
+    }
     Ok(Region {
         name: r.name.get_ref().clone(),
         coordinates,
         continent: r.continent.as_ref().map(|c| c.get_ref().clone()),
         countries: r.countries.iter().map(|c| c.to_ascii_uppercase()).collect(),
+        networks,
+        bias_km: r.bias_km,
     })
 }
 
@@ -328,10 +422,16 @@ fn pool(
     let steering = match p.steering.get_ref().as_str() {
         "none" => Steering::None,
         "ordered" => Steering::Ordered,
+        "geo" => Steering::Geo,
+        "proximity" => Steering::Proximity,
+        "latency" => Steering::Latency,
         other => {
             return Err(ctx.at(
                 &p.steering,
-                format!("{}: `{other}` is not `none` or `ordered`", key("steering")),
+                format!(
+                    "{}: `{other}` is not none, ordered, geo, proximity or latency",
+                    key("steering")
+                ),
             ));
         }
     };
@@ -409,12 +509,57 @@ fn pool(
             format!("{}: must be at least 1", key("min_ready")),
         ));
     }
+    let spill = match p.spill.get_ref().as_str() {
+        "capacity" => Spill::Capacity,
+        "next" => Spill::Next,
+        other => {
+            return Err(ctx.at(
+                &p.spill,
+                format!("{}: `{other}` is not `capacity` or `next`", key("spill")),
+            ));
+        }
+    };
+    let region_index: Vec<Option<usize>> = regions
+        .iter()
+        .map(|r| all_regions.iter().position(|x| &x.name == r))
+        .collect();
+    if matches!(
+        steering,
+        Steering::Geo | Steering::Proximity | Steering::Latency
+    ) && region_index.iter().any(Option::is_none)
+    {
+        return Err(ctx.at(
+            &p.steering,
+            format!(
+                "{}: per-client steering needs every region of the pool defined as a [[region]]",
+                key("steering")
+            ),
+        ));
+    }
+    if steering == Steering::Proximity
+        && let Some(r) = region_index
+            .iter()
+            .flatten()
+            .find(|&&i| all_regions[i].coordinates.is_none())
+    {
+        return Err(ctx.at(
+            &p.steering,
+            format!(
+                "{}: proximity needs coordinates for region `{}`",
+                key("steering"),
+                all_regions[*r].name
+            ),
+        ));
+    }
     Ok(Pool {
         name: name.to_string(),
         policy,
         steering,
         regions,
+        region_index,
         dials,
+        affinity: p.affinity,
+        spill,
         min_ready,
         check,
         endpoints,

@@ -135,7 +135,10 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         let at = e.span().map(|s| s.start).unwrap_or(0);
         ctx.err(at, e.message().trim().to_string())
     })?;
+    let geo_database = raw.geo.database.as_ref().map(|d| ctx.path(d.get_ref()));
     let pools = super::pools::FilePools {
+        geo_database,
+        latency: raw.latency,
         regions: raw.region,
         checks: raw.health_check,
         pools: raw.pool,

@@ -42,6 +42,8 @@ pub struct Answer<'a> {
     pub authority: Vec<Rr<'a>>,
     /// Additional section (glue and addresses of targets; dropped first when space is short).
     pub additional: Vec<Rr<'a>>,
+    /// ECS scope prefix length: how much of the client's address decided the answer.
+    pub scope: u8,
 }
 
 /// How ANY is answered (RFC 8482 §4.1 lets a server return one RRset).
@@ -61,7 +63,7 @@ enum Found<'a> {
     NoData,
     NxDomain,
     Referral(&'a Name, &'a RRset),
-    Pool(Cow<'a, Name>, u16, PoolAnswer),
+    Pool(Cow<'a, Name>, u16, PoolAnswer, u8),
 }
 
 /// Answers a question from `zone`, which must contain `qname`; names bound to a pool are
@@ -135,7 +137,8 @@ pub fn answer<'a>(
                 push_soa(&mut out, zone);
                 break;
             }
-            Found::Pool(owner, t, PoolAnswer::Addresses(ttl, addrs)) => {
+            Found::Pool(owner, t, PoolAnswer::Addresses(ttl, addrs), scope) => {
+                out.scope = out.scope.max(scope);
                 for a in addrs {
                     let rdata = match a {
                         std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
@@ -150,11 +153,12 @@ pub fn answer<'a>(
                 }
                 break;
             }
-            Found::Pool(_, _, PoolAnswer::NoData) => {
+            Found::Pool(_, _, PoolAnswer::NoData, scope) => {
+                out.scope = out.scope.max(scope);
                 push_soa(&mut out, zone);
                 break;
             }
-            Found::Pool(_, _, PoolAnswer::ServFail) => {
+            Found::Pool(_, _, PoolAnswer::ServFail, _) => {
                 out.rcode = rcode::SERVFAIL;
                 out.authoritative = false;
                 out.answer.clear();
@@ -246,7 +250,7 @@ fn lookup<'a>(
         // A bound name exists even without zone data; ANY gets the pool's A answer.
         let t = if qtype == rtype::ANY { rtype::A } else { qtype };
         if let Some(found) = pools.answer(name, t) {
-            return Found::Pool(Cow::Owned(name.clone()), t, found);
+            return Found::Pool(Cow::Owned(name.clone()), t, found.0, found.1);
         }
         return match zone.node(name) {
             Some(node) => at_node(Cow::Owned(name.clone()), node, qtype, any),

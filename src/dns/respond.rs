@@ -11,6 +11,7 @@ use crate::dns::wire::{
 use crate::dns::writer::{Full, MessageWriter};
 use crate::dns::zonefile::compressible_names;
 use crate::pool::PoolView;
+use crate::steering::Client;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,12 +36,13 @@ pub enum Outcome {
     Transfer(Request),
 }
 
-/// Handles one query message.
+/// Handles one query message from `peer`.
 pub fn respond(
     catalog: &Catalog,
     pools: Option<PoolView<'_>>,
     msg: &[u8],
     transport: Transport,
+    peer: Option<std::net::IpAddr>,
 ) -> Outcome {
     let req = match decode(msg) {
         Decoded::Drop => return Outcome::Drop,
@@ -100,6 +102,13 @@ pub fn respond(
         Transport::Udp => AnyPolicy::Minimal,
         Transport::Tcp => AnyPolicy::Full,
     };
+    // The client is the ECS subnet when the resolver sent one, else the resolver itself.
+    let ecs = req.edns.as_ref().and_then(|e| e.client_subnet);
+    let client = match ecs {
+        Some(cs) => Some(Client::from_subnet(cs.addr, cs.source_prefix)),
+        None => peer.map(Client::from_source),
+    };
+    let pools = pools.map(|v| PoolView { client, ..v });
     let ans = answer(zone, &q.name, q.qtype, any, pools);
     Outcome::Reply(encode(&req, &q, &ans, transport))
 }
@@ -142,7 +151,16 @@ pub fn encode(req: &Request, q: &Question, ans: &Answer<'_>, transport: Transpor
         Transport::Udp => udp_limit(req.edns.as_ref()),
         Transport::Tcp => 65535,
     };
-    let reserve = if req.edns.is_some() { OPT_SIZE } else { 0 };
+    let ecs_size = |e: &Edns| {
+        e.client_subnet
+            .map(|cs| 8 + usize::from(cs.source_prefix).div_ceil(8))
+            .unwrap_or(0)
+    };
+    let reserve = req
+        .edns
+        .as_ref()
+        .map(|e| OPT_SIZE + ecs_size(e))
+        .unwrap_or(0);
     let mut flags = response_flags(req, ans.rcode);
     if ans.authoritative {
         flags |= flag::AA;
@@ -158,9 +176,13 @@ pub fn encode(req: &Request, q: &Question, ans: &Answer<'_>, transport: Transpor
     } else {
         write_additional(&mut w, &ans.additional);
     }
-    if req.edns.is_some() {
+    if let Some(edns) = &req.edns {
         w.set_limit(limit);
-        w.opt(MAX_UDP_PAYLOAD, (ans.rcode >> 4) as u8, &[]);
+        let options = edns
+            .client_subnet
+            .map(|cs| ecs_option(&cs, ans.scope))
+            .unwrap_or_default();
+        w.opt(MAX_UDP_PAYLOAD, (ans.rcode >> 4) as u8, &options);
     }
     w.finish()
 }
@@ -176,6 +198,24 @@ fn write_additional(w: &mut MessageWriter, rrs: &[Rr<'_>]) {
             return;
         }
     }
+}
+
+/// The ECS option of a response (RFC 7871 §7.2.1): family, source prefix and address as the
+/// query sent them, and the scope prefix length that decided the answer.
+fn ecs_option(cs: &crate::dns::wire::ClientSubnet, scope: u8) -> Vec<u8> {
+    let (family, bytes): (u16, Vec<u8>) = match cs.addr {
+        std::net::IpAddr::V4(v4) => (1, v4.octets().to_vec()),
+        std::net::IpAddr::V6(v6) => (2, v6.octets().to_vec()),
+    };
+    let n = usize::from(cs.source_prefix).div_ceil(8);
+    let mut o = Vec::with_capacity(8 + n);
+    o.extend_from_slice(&8u16.to_be_bytes());
+    o.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+    o.extend_from_slice(&family.to_be_bytes());
+    o.push(cs.source_prefix);
+    o.push(scope);
+    o.extend_from_slice(&bytes[..n]);
+    o
 }
 
 fn write_section(w: &mut MessageWriter, section: usize, rrs: &[Rr<'_>]) -> Result<(), Full> {

@@ -9,7 +9,8 @@ use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;
 use crate::health::HealthTable;
 use crate::pool::{PoolView, Pools};
-use arc_swap::ArcSwap;
+use crate::steering::geo::GeoDb;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct DnsState {
     pub pools: ArcSwap<Pools>,
     /// Endpoint health (written by the health checker).
     pub health: Arc<ArcSwap<HealthTable>>,
+    /// Geo database (written by the reload loop).
+    pub geo: ArcSwapOption<GeoDb>,
 }
 
 impl DnsState {
@@ -55,19 +58,28 @@ impl DnsState {
             settings: ArcSwap::from_pointee(settings),
             pools: ArcSwap::from_pointee(pools),
             health,
+            geo: ArcSwapOption::empty(),
         }
     }
 
     /// Answers one message from the current snapshots.
-    pub fn respond(&self, msg: &[u8], transport: Transport) -> (Arc<Catalog>, Outcome) {
+    pub fn respond(
+        &self,
+        msg: &[u8],
+        transport: Transport,
+        peer: SocketAddr,
+    ) -> (Arc<Catalog>, Outcome) {
         let catalog = self.catalog.load_full();
         let pools = self.pools.load();
         let health = self.health.load();
+        let geo = self.geo.load();
         let view = PoolView {
             pools: &pools,
             health: &health,
+            geo: geo.as_deref(),
+            client: None,
         };
-        let outcome = respond(&catalog, Some(view), msg, transport);
+        let outcome = respond(&catalog, Some(view), msg, transport, Some(peer.ip()));
         (catalog, outcome)
     }
 }
@@ -84,7 +96,7 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancella
             },
             () = shutdown.cancelled() => return,
         };
-        let reply = match state.respond(&buf[..len], Transport::Udp).1 {
+        let reply = match state.respond(&buf[..len], Transport::Udp, peer).1 {
             Outcome::Reply(r) => r,
             Outcome::Drop | Outcome::Transfer(_) => continue,
         };
@@ -140,7 +152,7 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsSt
             Ok(Ok(n)) => n,
             _ => return,
         };
-        let (catalog, outcome) = state.respond(&buf[..n], Transport::Tcp);
+        let (catalog, outcome) = state.respond(&buf[..n], Transport::Tcp, peer);
         let replies = match outcome {
             Outcome::Drop => return,
             Outcome::Reply(r) => vec![r],

@@ -4,10 +4,14 @@
 
 pub mod select;
 
+use crate::config::Steering;
 use crate::config::{Binding, Endpoint, EndpointMode, Pool, PoolsConfig, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::wire::rtype;
 use crate::health::{HealthTable, ProbeKey};
+use crate::steering::Client;
+use crate::steering::geo::GeoDb;
+use crate::steering::rank::{Ranking, rank};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -125,10 +129,12 @@ impl Pools {
     }
 
     /// The answer for `name`/`qtype`, or `None` when that pair is not bound.
-    pub fn answer(&self, name: &Name, qtype: u16, health: &HealthTable) -> Option<PoolAnswer> {
+    pub fn answer(&self, name: &Name, qtype: u16, view: &PoolView<'_>) -> Option<(PoolAnswer, u8)> {
+        let health = view.health;
         let b = self.binding(name, qtype)?;
         let binding = &self.config.bindings[b];
         let pool = &self.config.pools[binding.pool];
+        let ranking = self.rank(pool, view);
         let keys = &self.keys[binding.pool];
         let v4 = qtype == rtype::A;
         let usable = |i: usize| {
@@ -141,8 +147,12 @@ impl Pools {
             .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
             .collect();
         let ready = |i: usize| usable(i) && is_ready(pool.endpoints[i].mode, healthy[i]);
-        let ticket = self.tickets[b].fetch_add(1, Ordering::Relaxed);
-        let picked = select::select(pool, ready, binding.answers, ticket);
+        let counter = self.tickets[b].fetch_add(1, Ordering::Relaxed);
+        let ticket = match (pool.affinity, view.client) {
+            (true, Some(c)) => c.hash(),
+            _ => counter,
+        };
+        let picked = select::select(pool, &ranking.order, ready, binding.answers, ticket);
         // Degraded: an endpoint the health checks decide about is not ready right now.
         let degraded = (0..pool.endpoints.len()).any(|i| {
             let auto = pool.endpoints[i].mode == EndpointMode::Auto;
@@ -151,9 +161,12 @@ impl Pools {
         let ttl = answer_ttl(binding, pool, degraded);
         self.note_all_down(b, picked.is_empty());
         if !picked.is_empty() {
-            return Some(PoolAnswer::Addresses(ttl, addrs(pool, &picked)));
+            return Some((
+                PoolAnswer::Addresses(ttl, addrs(pool, &picked)),
+                ranking.scope,
+            ));
         }
-        Some(match &binding.when_all_down {
+        let fail = match &binding.when_all_down {
             WhenAllDown::FailOpen => {
                 // Nothing is ready: answer as if every endpoint that the operator has not taken
                 // out (down, drain) were ready, as Route 53 and gdnsd do.
@@ -164,9 +177,9 @@ impl Pools {
                             EndpointMode::Auto | EndpointMode::Up
                         )
                 };
-                let picked = select::select(pool, open, binding.answers, ticket);
+                let picked = select::select(pool, &ranking.order, open, binding.answers, ticket);
                 if picked.is_empty() {
-                    return Some(PoolAnswer::NoData);
+                    return Some((PoolAnswer::NoData, ranking.scope));
                 }
                 self.failed_open.fetch_add(1, Ordering::Relaxed);
                 PoolAnswer::Addresses(ttl, addrs(pool, &picked))
@@ -182,7 +195,34 @@ impl Pools {
                     PoolAnswer::Addresses(ttl, fitting)
                 }
             }
-        })
+        };
+        Some((fail, ranking.scope))
+    }
+
+    /// The region ranking for this query's client (the pool's own order without one).
+    fn rank(&self, pool: &Pool, view: &PoolView<'_>) -> Ranking {
+        let Some(client) = view.client else {
+            return Ranking {
+                order: (0..pool.regions.len()).collect(),
+                scope: 0,
+            };
+        };
+        let per_client = matches!(
+            pool.steering,
+            Steering::Geo | Steering::Proximity | Steering::Latency
+        );
+        let place = if per_client {
+            view.geo.and_then(|g| g.place(client.addr))
+        } else {
+            None
+        };
+        rank(
+            pool,
+            &self.config.regions,
+            &self.config.latency,
+            &client,
+            place.as_ref(),
+        )
     }
 }
 
@@ -268,19 +308,24 @@ pub fn binding_problems(
     out
 }
 
-/// One query's view: the pools and the health table, loaded once.
+/// One query's view: the pools, the health table and the geo database, loaded once, and
+/// the client the answer is for.
 #[derive(Clone, Copy)]
 pub struct PoolView<'a> {
     /// Pools snapshot.
     pub pools: &'a Pools,
     /// Health snapshot.
     pub health: &'a HealthTable,
+    /// Geo database, when configured.
+    pub geo: Option<&'a GeoDb>,
+    /// The client (ECS subnet or the query's source), when known.
+    pub client: Option<Client>,
 }
 
 impl PoolView<'_> {
-    /// See [`Pools::answer`].
-    pub fn answer(&self, name: &Name, qtype: u16) -> Option<PoolAnswer> {
-        self.pools.answer(name, qtype, self.health)
+    /// See [`Pools::answer`]: the answer and its ECS scope prefix length.
+    pub fn answer(&self, name: &Name, qtype: u16) -> Option<(PoolAnswer, u8)> {
+        self.pools.answer(name, qtype, self)
     }
 
     /// See [`Pools::is_bound`].

@@ -3,10 +3,12 @@
 //! seeds the pseudo-random draws). Steering orders regions, dials spill traffic onwards,
 //! the policy picks among the ready endpoints of the chosen region.
 
-use crate::config::{Policy, Pool, Steering};
+use crate::config::{Policy, Pool, Spill, Steering};
 
 /// Most addresses a multivalue answer carries (Route 53's limit).
 pub const MULTIVALUE_MAX: usize = 8;
+/// How many of the next-ranked regions share a spill (`spill = "capacity"`).
+pub const SPILL_REGIONS: usize = 2;
 
 /// SplitMix64: a well-mixed 64-bit value from a counter (Steele, Lea, Flood 2014).
 pub fn mix(mut x: u64) -> u64 {
@@ -17,37 +19,69 @@ pub fn mix(mut x: u64) -> u64 {
 }
 
 /// Indices of the endpoints to answer with, in answer order; empty when none is eligible.
+/// `order` ranks the pool's regions for this client (ignored without steering);
 /// `eligible(i)` says whether endpoint `i` may be handed out (family, enabled, ready).
 pub fn select(
     pool: &Pool,
+    order: &[usize],
     eligible: impl Fn(usize) -> bool,
     answers: usize,
     ticket: u64,
 ) -> Vec<usize> {
     let n = pool.endpoints.len();
-    let groups: Vec<Vec<usize>> = match pool.steering {
-        Steering::None => vec![(0..n).filter(|&i| eligible(i)).collect()],
-        Steering::Ordered => (0..pool.regions.len())
-            .map(|r| {
+    if pool.steering == Steering::None {
+        let all: Vec<usize> = (0..n).filter(|&i| eligible(i)).collect();
+        return if all.is_empty() {
+            all
+        } else {
+            by_policy(pool, &all, answers, ticket)
+        };
+    }
+    let groups: Vec<(usize, Vec<usize>)> = order
+        .iter()
+        .map(|&r| {
+            (
+                r,
                 (0..n)
                     .filter(|&i| pool.endpoints[i].region == r && eligible(i))
-                    .collect()
-            })
-            .collect(),
+                    .collect(),
+            )
+        })
+        .collect();
+    let Some((first, rest)) = groups.split_first() else {
+        return Vec::new();
     };
-    let roll = mix(ticket ^ 0xD1A1) % 100;
-    for (g, members) in groups.iter().enumerate() {
-        if members.is_empty() {
-            continue;
+    let others: Vec<&(usize, Vec<usize>)> = rest.iter().filter(|(_, m)| !m.is_empty()).collect();
+    // The client's region answers unless it has nothing ready or its dial sheds this share
+    // (Global Accelerator); with nowhere to go, it answers whatever its dial.
+    let dial = pool.dials.get(first.0).copied().unwrap_or(100);
+    let keeps = mix(ticket ^ 0xD1A1) % 100 < u64::from(dial);
+    if !first.1.is_empty() && (keeps || others.is_empty()) {
+        return by_policy(pool, &first.1, answers, ticket);
+    }
+    // Spill, not cascade: spread over the next regions in proportion to their capacity
+    // (ready endpoints x weight), so the next-nearest region is not flooded alone; or, with
+    // `spill = "next"`, everything to the next region (gdnsd, Route 53).
+    let others = match pool.spill {
+        Spill::Next => &others[..1],
+        Spill::Capacity => &others[..others.len().min(SPILL_REGIONS)],
+    };
+    let capacity = |m: &[usize]| {
+        m.iter()
+            .map(|&i| u64::from(pool.endpoints[i].weight.max(1)))
+            .sum::<u64>()
+    };
+    let total: u64 = others.iter().map(|(_, m)| capacity(m)).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut roll = mix(ticket ^ 0x5911) % total;
+    for (_, m) in others {
+        let c = capacity(m);
+        if roll < c {
+            return by_policy(pool, m, answers, ticket);
         }
-        // A dial below 100 keeps that share here and spills the rest to the next region that
-        // can answer (Global Accelerator); with nowhere to spill, this region answers.
-        let dial = pool.dials.get(g).copied().unwrap_or(100);
-        let elsewhere = groups[g + 1..].iter().any(|m| !m.is_empty());
-        if u64::from(dial) <= roll && elsewhere {
-            continue;
-        }
-        return by_policy(pool, members, answers, ticket);
+        roll -= c;
     }
     Vec::new()
 }

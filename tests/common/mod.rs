@@ -4,7 +4,7 @@
 
 use hickory_proto::op::{Message, ResponseCode};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -209,3 +209,23 @@ impl Setup {
 
 /// The basic configuration: port 0, zones in ./zones.
 pub const CONFIG: &str = "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones_dir = \"zones\"\n";
+
+/// A query carrying an EDNS Client Subnet option for `subnet/prefix` (RFC 7871 wire form).
+pub fn query_ecs(id: u16, name: &str, qtype: u16, subnet: std::net::IpAddr, prefix: u8) -> Vec<u8> {
+    let mut m = query(id, name, qtype, None);
+    m[11] = 1; // ARCOUNT
+    let (family, bytes): (u16, Vec<u8>) = match subnet {
+        IpAddr::V4(a) => (1, a.octets().to_vec()),
+        IpAddr::V6(a) => (2, a.octets().to_vec()),
+    };
+    let n = (prefix as usize).div_ceil(8);
+    let mut opt = 8u16.to_be_bytes().to_vec();
+    opt.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+    opt.extend_from_slice(&family.to_be_bytes());
+    opt.extend_from_slice(&[prefix, 0]);
+    opt.extend_from_slice(&bytes[..n]);
+    m.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0]);
+    m.extend_from_slice(&(opt.len() as u16).to_be_bytes());
+    m.extend_from_slice(&opt);
+    m
+}

@@ -1,0 +1,156 @@
+//! Ranking a pool's regions for one client (pure: no clock, no I/O), and the ECS scope of
+//! the decision: the prefix length of the network that decided it.
+
+use super::geo::Place;
+use super::{Client, covers};
+use crate::config::{LatencyEntry, Pool, Region, Steering};
+
+/// Regions of a pool, best first, and how much of the client's address decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranking {
+    /// Indices into the pool's `regions`, best first.
+    pub order: Vec<usize>,
+    /// ECS scope prefix length (0: the answer does not depend on the client).
+    pub scope: u8,
+}
+
+/// Ranks the pool's regions for `client`; `place` is the geo database's answer, if any.
+pub fn rank(
+    pool: &Pool,
+    regions: &[Region],
+    latency: &[LatencyEntry],
+    client: &Client,
+    place: Option<&Place>,
+) -> Ranking {
+    let n = pool.regions.len();
+    let info = |i: usize| pool.region_index[i].map(|g| &regions[g]);
+    if matches!(pool.steering, Steering::None | Steering::Ordered) || n == 0 {
+        return Ranking {
+            order: (0..n).collect(),
+            scope: 0,
+        };
+    }
+    // Operator overrides first: the longest configured network holding the client.
+    let overridden = (0..n)
+        .flat_map(|i| {
+            info(i)
+                .into_iter()
+                .flat_map(move |r| r.networks.iter().map(move |net| (i, net)))
+        })
+        .filter(|(_, net)| covers(net, client))
+        .max_by_key(|(_, net)| net.prefix);
+    if let Some((i, net)) = overridden {
+        return Ranking {
+            order: nearest_first(pool, regions, i),
+            scope: net.prefix,
+        };
+    }
+    let db_scope = place.map(|p| p.prefix);
+    match pool.steering {
+        Steering::Proximity => {
+            if let Some(at) = place.and_then(|p| p.coordinates) {
+                return by_distance(pool, regions, at, db_scope.unwrap_or(client.prefix));
+            }
+        }
+        Steering::Latency => {
+            if let Some(r) = by_latency(pool, latency, client) {
+                return r;
+            }
+        }
+        _ => {}
+    }
+    geo(pool, regions, client, place)
+}
+
+/// Country, then continent, then the pool's first region; the rest nearest first.
+fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place>) -> Ranking {
+    let info = |i: usize| pool.region_index[i].map(|g| &regions[g]);
+    let n = pool.regions.len();
+    let by = |f: &dyn Fn(&Region) -> bool| (0..n).find(|&i| info(i).is_some_and(f));
+    let country = place.and_then(|p| p.country.as_deref());
+    let continent = place.and_then(|p| p.continent.as_deref());
+    let chosen = country
+        .and_then(|c| by(&|r: &Region| r.countries.iter().any(|x| x == c)))
+        .or_else(|| continent.and_then(|c| by(&|r: &Region| r.continent.as_deref() == Some(c))))
+        .unwrap_or(0);
+    // With a database, its network decided (also "no match"); without one, only the
+    // configured networks could have, so a default answer is the same for everyone unless
+    // some region has networks configured.
+    let scope = match place {
+        Some(p) => p.prefix,
+        None if (0..n).any(|i| info(i).is_some_and(|r| !r.networks.is_empty())) => client.prefix,
+        None => 0,
+    };
+    Ranking {
+        order: nearest_first(pool, regions, chosen),
+        scope,
+    }
+}
+
+/// `first`, then the other regions by distance from it (pool order where coordinates lack).
+fn nearest_first(pool: &Pool, regions: &[Region], first: usize) -> Vec<usize> {
+    let coords = |i: usize| pool.region_index[i].and_then(|g| regions[g].coordinates);
+    let mut rest: Vec<usize> = (0..pool.regions.len()).filter(|&i| i != first).collect();
+    if let Some(from) = coords(first) {
+        rest.sort_by(|&a, &b| {
+            let d = |i: usize| coords(i).map(|c| distance_km(from, c)).unwrap_or(f64::MAX);
+            d(a).total_cmp(&d(b))
+        });
+    }
+    std::iter::once(first).chain(rest).collect()
+}
+
+fn by_distance(pool: &Pool, regions: &[Region], at: (f64, f64), scope: u8) -> Ranking {
+    let mut order: Vec<usize> = (0..pool.regions.len()).collect();
+    let cost = |i: usize| match pool.region_index[i].map(|g| &regions[g]) {
+        Some(Region {
+            coordinates: Some(c),
+            bias_km,
+            ..
+        }) => distance_km(at, *c) - bias_km,
+        _ => f64::MAX,
+    };
+    order.sort_by(|&a, &b| cost(a).total_cmp(&cost(b)));
+    Ranking { order, scope }
+}
+
+/// Regions with a latency entry for the client, fastest first (the longest matching prefix
+/// per region counts); then the rest in pool order. `None` when no entry matches.
+fn by_latency(pool: &Pool, latency: &[LatencyEntry], client: &Client) -> Option<Ranking> {
+    let mut best: Vec<Option<(u8, f64)>> = vec![None; pool.regions.len()];
+    let mut scope = 0;
+    for e in latency.iter().filter(|e| covers(&e.network, client)) {
+        let Some(i) = pool.region_index.iter().position(|g| *g == Some(e.region)) else {
+            continue;
+        };
+        if best[i].is_none_or(|(p, _)| e.network.prefix > p) {
+            best[i] = Some((e.network.prefix, e.rtt_ms));
+        }
+        scope = scope.max(e.network.prefix);
+    }
+    if best.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..best.len()).collect();
+    order.sort_by(|&a, &b| {
+        let rtt = |i: usize| best[i].map(|(_, r)| r).unwrap_or(f64::MAX);
+        rtt(a).total_cmp(&rtt(b))
+    });
+    Some(Ranking { order, scope })
+}
+
+/// Great-circle distance (haversine, mean Earth radius).
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+#[cfg(test)]
+mod tests;
