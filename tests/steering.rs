@@ -33,15 +33,22 @@ struct Place {
     location: Location,
 }
 
+type Entry = (&'static str, &'static str, &'static str, f64, f64);
+const PLACES: [Entry; 4] = [
+    ("198.51.100.0/24", "US", "NA", 38.9, -77.0),
+    ("203.0.113.0/24", "GB", "EU", 51.5, -0.1),
+    ("100.64.0.0/16", "JP", "AS", 35.7, 139.7),
+    ("2001:db8:1::/48", "DE", "EU", 52.5, 13.4),
+];
+
 /// US, GB and JP test networks, the way GeoLite2-City describes places.
 fn geo_database(path: &std::path::Path) {
+    write_database(path, &PLACES);
+}
+
+fn write_database(path: &std::path::Path, places: &[Entry]) {
     let mut w = mmdb_writer::Writer::new("GeoIP2-City");
-    for (net, country, continent, lat, lon) in [
-        ("198.51.100.0/24", "US", "NA", 38.9, -77.0),
-        ("203.0.113.0/24", "GB", "EU", 51.5, -0.1),
-        ("100.64.0.0/16", "JP", "AS", 35.7, 139.7),
-        ("2001:db8:1::/48", "DE", "EU", 52.5, 13.4),
-    ] {
+    for &(net, country, continent, lat, lon) in places {
         let place = Place {
             country: Iso {
                 iso_code: country.into(),
@@ -138,6 +145,18 @@ fn each_region_answers_its_own_clients_with_the_deciding_scope() {
         "2001:db8::2",
         "DE -> continent EU -> eu-west"
     );
+}
+
+#[test]
+fn a_new_geo_database_is_picked_up_without_restart() {
+    let (setup, srv) = start(&pool("geo", "auto", ""));
+    assert_eq!(from(&srv, 1, "203.0.113.0", 24).0, "10.0.0.2");
+    let mut moved = PLACES;
+    moved[1] = ("203.0.113.0/24", "JP", "AS", 35.7, 139.7);
+    let tmp = setup.dir.path().join("geo.mmdb.new");
+    write_database(&tmp, &moved);
+    std::fs::rename(&tmp, setup.dir.path().join("geo.mmdb")).unwrap();
+    srv.eventually("new database used", || from(&srv, 1, "203.0.113.0", 24).0 == "10.0.0.3");
 }
 
 #[test]
