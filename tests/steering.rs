@@ -156,7 +156,9 @@ fn a_new_geo_database_is_picked_up_without_restart() {
     let tmp = setup.dir.path().join("geo.mmdb.new");
     write_database(&tmp, &moved);
     std::fs::rename(&tmp, setup.dir.path().join("geo.mmdb")).unwrap();
-    srv.eventually("new database used", || from(&srv, 1, "203.0.113.0", 24).0 == "10.0.0.3");
+    srv.eventually("new database used", || {
+        from(&srv, 1, "203.0.113.0", 24).0 == "10.0.0.3"
+    });
 }
 
 #[test]
