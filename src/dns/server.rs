@@ -79,7 +79,14 @@ impl DnsState {
             geo: geo.as_deref(),
             client: None,
         };
-        let outcome = respond(&catalog, Some(view), msg, transport, Some(peer.ip()));
+        // A bug must cost one query, not the socket loop that serves all of them.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            respond(&catalog, Some(view), msg, transport, Some(peer.ip()))
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!(%peer, "internal error while answering; query dropped");
+            Outcome::Drop
+        });
         (catalog, outcome)
     }
 }

@@ -35,8 +35,9 @@ pub struct Pools {
     bindings: HashMap<Name, [Option<usize>; 2]>,
     /// Per binding: responses given so far (the rotation ticket).
     tickets: Vec<AtomicU64>,
-    /// Per binding: nothing was ready at the last answer (to log changes once).
-    all_down: Vec<AtomicBool>,
+    /// Per binding and family (A, AAAA): nothing was ready at the last answer (to log
+    /// changes once).
+    all_down: Vec<[AtomicBool; 2]>,
     /// Per pool, per endpoint: the probe that decides its health.
     keys: Vec<Vec<Option<ProbeKey>>>,
     /// Answers given while nothing was ready (fail open).
@@ -58,11 +59,7 @@ impl Pools {
             .map(|p| p.endpoints.iter().map(|e| probe_key(p, e)).collect())
             .collect();
         let tickets = config.bindings.iter().map(|_| AtomicU64::new(0)).collect();
-        let all_down = config
-            .bindings
-            .iter()
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        let all_down = config.bindings.iter().map(|_| Default::default()).collect();
         Pools {
             config,
             bindings,
@@ -116,8 +113,8 @@ impl Pools {
     }
 
     /// Logs once when a binding runs out of ready endpoints and once when it recovers.
-    fn note_all_down(&self, b: usize, down: bool) {
-        if self.all_down[b].swap(down, Ordering::Relaxed) != down {
+    fn note_all_down(&self, b: usize, qtype: u16, down: bool) {
+        if self.all_down[b][family_slot(qtype)].swap(down, Ordering::Relaxed) != down {
             let binding = &self.config.bindings[b];
             let pool = &self.config.pools[binding.pool].name;
             if down {
@@ -159,7 +156,10 @@ impl Pools {
             usable(i) && auto && !healthy[i]
         });
         let ttl = answer_ttl(binding, pool, degraded);
-        self.note_all_down(b, picked.is_empty());
+        // A family without any endpoint (AAAA of an IPv4-only pool) is not "down".
+        if (0..pool.endpoints.len()).any(usable) {
+            self.note_all_down(b, qtype, picked.is_empty());
+        }
         if !picked.is_empty() {
             return Some((
                 PoolAnswer::Addresses(ttl, addrs(pool, &picked)),

@@ -62,10 +62,11 @@ pub fn select(
     // Spill, not cascade: spread over the next regions in proportion to their capacity
     // (ready endpoints x weight), so the next-nearest region is not flooded alone; or, with
     // `spill = "next"`, everything to the next region (gdnsd, Route 53).
-    let others = match pool.spill {
-        Spill::Next => &others[..1],
-        Spill::Capacity => &others[..others.len().min(SPILL_REGIONS)],
+    let share = match pool.spill {
+        Spill::Next => 1,
+        Spill::Capacity => SPILL_REGIONS,
     };
+    let others = &others[..others.len().min(share)];
     let capacity = |m: &[usize]| {
         m.iter()
             .map(|&i| u64::from(pool.endpoints[i].weight.max(1)))

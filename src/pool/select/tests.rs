@@ -206,4 +206,8 @@ fn spill_next_sends_everything_to_the_next_region() {
     p.spill = crate::config::Spill::Next;
     let counts = first_counts(&p, &[false, true, true, true], usize::MAX, 1_000);
     assert_eq!(counts, [0, 1_000, 0, 0]);
+    assert!(
+        select(&p, &order(&p), |_| false, usize::MAX, 0).is_empty(),
+        "nothing anywhere"
+    );
 }
