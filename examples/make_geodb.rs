@@ -3,75 +3,28 @@
 //! Networks: 198.51.100.0/24 US, 203.0.113.0/24 GB, 100.64.0.0/16 JP, 2001:db8:1::/48 DE,
 //! plus 10.N.0.0/16 spread over US, GB and JP (N = 0..=255).
 
-use serde::Serialize;
+#[path = "../tests/common/geodb.rs"]
+mod geodb;
 
-#[derive(Serialize)]
-struct Iso {
-    iso_code: String,
-}
-#[derive(Serialize)]
-struct Code {
-    code: String,
-}
-#[derive(Serialize)]
-struct Location {
-    latitude: f64,
-    longitude: f64,
-}
-#[derive(Serialize)]
-struct Place {
-    country: Iso,
-    continent: Code,
-    location: Location,
-}
+use geodb::{Entry, entries, write_database};
 
-const PLACES: [(&str, &str, f64, f64); 3] = [
-    ("US", "NA", 38.9, -77.0),
-    ("GB", "EU", 51.5, -0.1),
-    ("JP", "AS", 35.7, 139.7),
+const FIXED: [Entry; 4] = [
+    ("198.51.100.0/24", "US", "NA", 38.9, -77.0),
+    ("203.0.113.0/24", "GB", "EU", 51.5, -0.1),
+    ("100.64.0.0/16", "JP", "AS", 35.7, 139.7),
+    ("2001:db8:1::/48", "DE", "EU", 52.5, 13.4),
 ];
 
-fn place(country: &str, continent: &str, lat: f64, lon: f64) -> Place {
-    Place {
-        country: Iso {
-            iso_code: country.into(),
-        },
-        continent: Code {
-            code: continent.into(),
-        },
-        location: Location {
-            latitude: lat,
-            longitude: lon,
-        },
+fn main() {
+    let Some(out) = std::env::args().nth(1) else {
+        eprintln!("usage: make_geodb OUT.mmdb");
+        std::process::exit(2);
+    };
+    let mut list = entries(&FIXED);
+    for n in 0..=255usize {
+        let place = FIXED[n % 3];
+        list.push((format!("10.{n}.0.0/16"), place));
     }
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args()
-        .nth(1)
-        .ok_or("usage: make_geodb OUT.mmdb")?;
-    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
-    let fixed = [
-        ("198.51.100.0/24", 0),
-        ("203.0.113.0/24", 1),
-        ("100.64.0.0/16", 2),
-    ];
-    for (net, i) in fixed {
-        let (c, k, lat, lon) = PLACES[i];
-        w.insert(net.parse::<ipnet::IpNet>()?, &place(c, k, lat, lon))?;
-    }
-    w.insert(
-        "2001:db8:1::/48".parse::<ipnet::IpNet>()?,
-        &place("DE", "EU", 52.5, 13.4),
-    )?;
-    for n in 0..=255u32 {
-        let (c, k, lat, lon) = PLACES[(n % 3) as usize];
-        w.insert(
-            format!("10.{n}.0.0/16").parse::<ipnet::IpNet>()?,
-            &place(c, k, lat, lon),
-        )?;
-    }
-    std::fs::write(&out, w.to_bytes()?)?;
+    write_database(std::path::Path::new(&out), &list);
     println!("wrote {out}");
-    Ok(())
 }

@@ -3,37 +3,16 @@
 //! the nearest healthy region, configured networks, latency entries and affinity.
 
 mod common;
+use common::geodb::{Entry, entries, write_database};
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 const ZONE: &str =
     "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n";
 
-#[derive(Serialize)]
-struct Iso {
-    iso_code: String,
-}
-#[derive(Serialize)]
-struct Code {
-    code: String,
-}
-#[derive(Serialize)]
-struct Location {
-    latitude: f64,
-    longitude: f64,
-}
-#[derive(Serialize)]
-struct Place {
-    country: Iso,
-    continent: Code,
-    location: Location,
-}
-
-type Entry = (&'static str, &'static str, &'static str, f64, f64);
 const PLACES: [Entry; 4] = [
     ("198.51.100.0/24", "US", "NA", 38.9, -77.0),
     ("203.0.113.0/24", "GB", "EU", 51.5, -0.1),
@@ -41,30 +20,9 @@ const PLACES: [Entry; 4] = [
     ("2001:db8:1::/48", "DE", "EU", 52.5, 13.4),
 ];
 
-/// US, GB and JP test networks, the way GeoLite2-City describes places.
+/// US, GB and JP test networks (and a German IPv6 one).
 fn geo_database(path: &std::path::Path) {
-    write_database(path, &PLACES);
-}
-
-fn write_database(path: &std::path::Path, places: &[Entry]) {
-    let mut w = mmdb_writer::Writer::new("GeoIP2-City");
-    for &(net, country, continent, lat, lon) in places {
-        let place = Place {
-            country: Iso {
-                iso_code: country.into(),
-            },
-            continent: Code {
-                code: continent.into(),
-            },
-            location: Location {
-                latitude: lat,
-                longitude: lon,
-            },
-        };
-        w.insert(net.parse::<ipnet::IpNet>().unwrap(), &place)
-            .unwrap();
-    }
-    std::fs::write(path, w.to_bytes().unwrap()).unwrap();
+    write_database(path, &entries(&PLACES));
 }
 
 const REGIONS: &str = "[[region]]\nname = \"us-east\"\ncoordinates = [39.0, -77.5]\ncontinent = \"NA\"\ncountries = [\"US\"]\n\
@@ -154,7 +112,7 @@ fn a_new_geo_database_is_picked_up_without_restart() {
     let mut moved = PLACES;
     moved[1] = ("203.0.113.0/24", "JP", "AS", 35.7, 139.7);
     let tmp = setup.dir.path().join("geo.mmdb.new");
-    write_database(&tmp, &moved);
+    write_database(&tmp, &entries(&moved));
     std::fs::rename(&tmp, setup.dir.path().join("geo.mmdb")).unwrap();
     srv.eventually("new database used", || {
         from(&srv, 1, "203.0.113.0", 24).0 == "10.0.0.3"

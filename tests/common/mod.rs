@@ -2,6 +2,8 @@
 //! DNS client whose replies are decoded by an independent implementation (hickory-proto).
 #![allow(dead_code)]
 
+pub mod geodb;
+
 use hickory_proto::op::{Message, ResponseCode};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
