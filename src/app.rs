@@ -1,6 +1,8 @@
 //! Wiring: configuration -> snapshots; sockets and run-loops; reload on file change or
 //! SIGHUP; shutdown.
 
+use crate::balancer::Groups;
+use crate::balancer::proxy::{BalancerState, run_listener};
 use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
 use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
@@ -59,6 +61,8 @@ impl ConfigSource {
 pub struct Running {
     /// The UDP/TCP addresses actually bound (port 0 resolved).
     pub dns_addrs: Vec<SocketAddr>,
+    /// Balancer listeners and their bound addresses.
+    pub listener_addrs: Vec<(String, SocketAddr)>,
     /// Send to reload now (what SIGHUP does).
     pub reload: mpsc::UnboundedSender<bool>,
     /// Cancel to stop everything.
@@ -88,7 +92,8 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let pools = Pools::new(config.pools.clone());
     log_binding_problems(&config, &catalog);
     let mut checker = Checker::new(shutdown.clone());
-    checker.reconcile(pools.probe_keys());
+    let groups = Groups::new(config.balancer.clone());
+    checker.reconcile(pools.probe_keys().into_iter().chain(groups.probe_keys()));
     // The first probe round runs before pools answer, so the first answers are not guesses.
     checker.first_round(first_round_limit(&config)).await;
     let state = Arc::new(DnsState::new(
@@ -105,16 +110,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let mut tasks = JoinSet::new();
     let mut dns_addrs = Vec::new();
     for &addr in &config.dns.listen {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
-        let bound = udp
-            .local_addr()
-            .map_err(|source| AppError::Bind { addr, source })?;
-        // TCP on the same port as UDP, also when the port was 0.
-        let tcp = TcpListener::bind(bound)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
+        let (udp, tcp, bound) = bind_dns(addr).await?;
         tracing::info!(udp = %bound, tcp = %bound, "dns listening");
         dns_addrs.push(bound);
         tasks.spawn(run_udp(udp, state.clone(), shutdown.clone()));
@@ -122,6 +118,25 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
             tcp,
             state.clone(),
             config.dns.tcp_max_connections,
+            shutdown.clone(),
+        ));
+    }
+    let balancer = Arc::new(BalancerState::new(groups, checker.table()));
+    let mut listener_addrs = Vec::new();
+    for l in &config.balancer.listeners {
+        let addr = l.listen;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let bound = tcp
+            .local_addr()
+            .map_err(|source| AppError::Bind { addr, source })?;
+        tracing::info!(listener = %l.name, addr = %bound, "http listening");
+        listener_addrs.push((l.name.clone(), bound));
+        tasks.spawn(run_listener(
+            tcp,
+            l.name.clone(),
+            balancer.clone(),
             shutdown.clone(),
         ));
     }
@@ -138,14 +153,35 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         loader,
         state,
         checker,
+        balancer,
     };
     tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
     Ok(Running {
+        listener_addrs,
         dns_addrs,
         reload,
         shutdown,
         tasks,
     })
+}
+
+/// A UDP socket and a TCP listener on the same address. With port 0 the UDP port the kernel
+/// picks may already be taken for TCP by someone else: then try another.
+async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), AppError> {
+    let err = |source| AppError::Bind { addr, source };
+    let mut attempts = 0;
+    loop {
+        let udp = UdpSocket::bind(addr).await.map_err(err)?;
+        let bound = udp.local_addr().map_err(err)?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp, bound)),
+            Err(e) if addr.port() == 0 && attempts < 20 => {
+                attempts += 1;
+                tracing::debug!(%bound, "TCP port taken, picking another: {e}");
+            }
+            Err(e) => return Err(err(e)),
+        }
+    }
 }
 
 /// Opens the geo database when it is new, moved or changed on disk; a broken file keeps the
@@ -180,13 +216,7 @@ fn load_geo(config: &Config, state: &DnsState) {
 
 /// Longest health check timeout (the first probe round waits at most this long).
 fn first_round_limit(config: &Config) -> Duration {
-    let longest = config
-        .pools
-        .pools
-        .iter()
-        .filter_map(|p| p.check.as_ref())
-        .map(|c| c.timeout)
-        .max();
+    let longest = config.pools.checks.values().map(|c| c.timeout).max();
     longest
         .map(|t| t + Duration::from_millis(100))
         .unwrap_or_default()
@@ -213,6 +243,7 @@ struct Watched {
     loader: ZoneLoader,
     state: Arc<DnsState>,
     checker: Checker,
+    balancer: Arc<BalancerState>,
 }
 
 impl Watched {
@@ -244,6 +275,18 @@ impl Watched {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
+                let addrs = |c: &Config| {
+                    c.balancer
+                        .listeners
+                        .iter()
+                        .map(|l| (l.name.clone(), l.listen))
+                        .collect::<Vec<_>>()
+                };
+                if addrs(&c) != addrs(&self.config) {
+                    tracing::warn!(
+                        "listeners changed: restart to listen on the new addresses (target groups are reloaded)"
+                    );
+                }
                 self.config = c;
             }
             Err(e) => tracing::error!("{e}; keeping the previous configuration"),
@@ -266,7 +309,10 @@ impl Watched {
         let pools = Pools::new(self.config.pools.clone());
         pools.inherit(&self.state.pools.load());
         // Probes of surviving endpoints keep running with their state; removed ones stop.
-        self.checker.reconcile(pools.probe_keys());
+        let groups = Groups::new(self.config.balancer.clone());
+        self.checker
+            .reconcile(pools.probe_keys().into_iter().chain(groups.probe_keys()));
+        self.balancer.groups.store(Arc::new(groups));
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
         self.state.pools.store(Arc::new(pools));

@@ -8,10 +8,12 @@
 //! - [`health`]: health checks: a pure state machine, HTTP/TCP probes, the checker loop.
 //! - [`pool`]: pools: health-filtered, steered, rotated A/AAAA answers for bound names.
 //! - [`steering`]: client location (ECS, geo database) and per-client region ranking.
+//! - [`balancer`]: HTTP/1.1 listeners forwarding to health-checked target groups.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
 pub mod app;
+pub mod balancer;
 pub mod config;
 pub mod dns;
 pub mod health;

@@ -1,7 +1,10 @@
 //! The configuration file as written (TOML), before validation. Only `config` sees these
 //! types; the rest of the program gets [`crate::config::Config`].
 
-use super::file_pools::{FileBinding, FileGeo, FileHealthCheck, FileLatency, FilePool, FileRegion};
+use super::file_pools::{
+    FileBinding, FileGeo, FileHealthCheck, FileLatency, FileListener, FilePool, FileRegion,
+    FileTargetGroup,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -34,6 +37,12 @@ pub struct FileConfig {
     /// `[[latency]]`
     #[serde(default)]
     pub latency: Vec<FileLatency>,
+    /// `[target_group.NAME]`
+    #[serde(default)]
+    pub target_group: BTreeMap<String, FileTargetGroup>,
+    /// `[[listener]]`
+    #[serde(default)]
+    pub listener: Vec<FileListener>,
 }
 
 /// `[dns]`: the authoritative server.

@@ -56,8 +56,9 @@ pub struct FileHealthCheck {
     /// `http` or `tcp`.
     #[serde(default = "default_protocol")]
     pub protocol: Spanned<String>,
-    /// Port probed on each endpoint's address.
-    pub port: Spanned<u16>,
+    /// Port probed on each endpoint's address (target groups: default the target's port).
+    #[serde(default)]
+    pub port: Option<Spanned<u16>>,
     /// HTTP path.
     #[serde(default = "default_path")]
     pub path: String,
@@ -229,4 +230,38 @@ fn default_min_ttl() -> Spanned<String> {
 }
 fn default_when_all_down() -> Spanned<String> {
     spanned("fail-open".into())
+}
+
+/// `[target_group.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTargetGroup {
+    /// `round-robin` or `least-outstanding`.
+    #[serde(default = "default_policy")]
+    pub algorithm: Spanned<String>,
+    /// Name of a `[health_check.NAME]` (its port defaults to each target's port).
+    #[serde(default)]
+    pub health_check: Option<Spanned<String>>,
+    /// The targets.
+    pub targets: Vec<FileTarget>,
+}
+
+/// One entry of `targets = [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTarget {
+    /// `address:port`.
+    pub address: Spanned<String>,
+}
+
+/// `[[listener]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileListener {
+    /// Name (in logs).
+    pub name: Spanned<String>,
+    /// `address:port` to accept HTTP/1.1 on (port 0 picks one; the log names it).
+    pub listen: Spanned<String>,
+    /// Target group every request is forwarded to.
+    pub target_group: Spanned<String>,
 }

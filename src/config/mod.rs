@@ -1,11 +1,13 @@
 //! Configuration: TOML text -> `file` structs (serde, unknown keys rejected) ->
 //! `validate` -> the domain types below. Every error names `file:line`.
 
+mod balancer;
 mod file;
 mod file_pools;
 mod pools;
 mod validate;
 
+pub use balancer::{Algorithm, BalancerConfig, Listener, TargetGroup, target_spec};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,
@@ -48,6 +50,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Regions, pools and record bindings.
     pub pools: PoolsConfig,
+    /// Target groups and listeners of the load balancer.
+    pub balancer: BalancerConfig,
 }
 
 /// `[dns]`

@@ -180,7 +180,12 @@ pub struct PoolsConfig {
     pub geo_database: Option<std::path::PathBuf>,
     /// Latency table (static entries).
     pub latency: Vec<LatencyEntry>,
+    /// Health checks by name (pools and target groups refer to them).
+    pub checks: BTreeMap<String, Arc<CheckSpec>>,
 }
+
+/// A health check `port` of 0: probe each target on its own (traffic) port.
+pub const TRAFFIC_PORT: u16 = 0;
 
 /// The raw pool sections of the file.
 pub struct FilePools {
@@ -242,6 +247,7 @@ pub fn validate(ctx: &Ctx<'_>, f: FilePools) -> Result<PoolsConfig, ConfigError>
         bindings,
         geo_database: f.geo_database,
         latency,
+        checks,
     })
 }
 
@@ -388,7 +394,11 @@ fn check(ctx: &Ctx<'_>, name: &str, c: &FileHealthCheck) -> Result<CheckSpec, Co
     }
     Ok(CheckSpec {
         protocol,
-        port: *c.port.get_ref(),
+        port: c
+            .port
+            .as_ref()
+            .map(|p| *p.get_ref())
+            .unwrap_or(TRAFFIC_PORT),
         interval,
         timeout,
         healthy_threshold: *c.healthy_threshold.get_ref(),
@@ -448,6 +458,18 @@ fn pool(
         })?),
         None => None,
     };
+    if let (Some(c), Some(spec)) = (&p.health_check, &check)
+        && spec.port == TRAFFIC_PORT
+    {
+        return Err(ctx.at(
+            c,
+            format!(
+                "{}: [health_check.{}] needs a `port` to probe pool endpoints",
+                key("health_check"),
+                c.get_ref()
+            ),
+        ));
+    }
     let mut regions: Vec<String> = p.regions.iter().map(|r| r.get_ref().clone()).collect();
     for r in &p.regions {
         if !all_regions.is_empty() && !all_regions.iter().any(|x| &x.name == r.get_ref()) {

@@ -144,11 +144,15 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         pools: raw.pool,
         bindings: raw.binding,
     };
+    let (groups, listeners) = (raw.target_group, raw.listener);
+    let pools = super::pools::validate(&ctx, pools)?;
+    let balancer = super::balancer::validate(&ctx, &groups, &listeners, &pools.checks)?;
     Ok(Config {
         path: None,
         dns: dns(&ctx, raw.dns)?,
         log: log(&ctx, raw.log)?,
-        pools: super::pools::validate(&ctx, pools)?,
+        pools,
+        balancer,
     })
 }
 

@@ -1,0 +1,165 @@
+//! Target groups and listeners of the regional load balancer: validation into domain types.
+
+use super::ConfigError;
+use super::file_pools::{FileListener, FileTargetGroup};
+use super::pools::TRAFFIC_PORT;
+use super::validate::Ctx;
+use crate::health::CheckSpec;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How a target group picks a target for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Ready targets in turn.
+    RoundRobin,
+    /// The ready target with the fewest requests in flight (ties: in turn).
+    LeastOutstanding,
+}
+
+/// A set of targets requests are forwarded to (AWS ELB target group).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetGroup {
+    /// Name.
+    pub name: String,
+    /// Target choice.
+    pub algorithm: Algorithm,
+    /// Health check; its port is each target's own port unless it names one.
+    pub check: Option<Arc<CheckSpec>>,
+    /// Targets (`address:port`).
+    pub targets: Vec<SocketAddr>,
+}
+
+/// An HTTP/1.1 listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// Name (in logs).
+    pub name: String,
+    /// Address to accept on.
+    pub listen: SocketAddr,
+    /// Index into `BalancerConfig::target_groups`.
+    pub target_group: usize,
+}
+
+/// The balancer part of the configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BalancerConfig {
+    /// Target groups, sorted by name.
+    pub target_groups: Vec<TargetGroup>,
+    /// Listeners in configuration order.
+    pub listeners: Vec<Listener>,
+}
+
+/// Validates `[target_group.NAME]` and `[[listener]]`.
+pub fn validate(
+    ctx: &Ctx<'_>,
+    groups: &BTreeMap<String, FileTargetGroup>,
+    listeners: &[FileListener],
+    checks: &BTreeMap<String, Arc<CheckSpec>>,
+) -> Result<BalancerConfig, ConfigError> {
+    let mut target_groups = Vec::new();
+    for (name, g) in groups {
+        let key = |k: &str| format!("target_group.{name}.{k}");
+        let algorithm = match g.algorithm.get_ref().as_str() {
+            "round-robin" => Algorithm::RoundRobin,
+            "least-outstanding" => Algorithm::LeastOutstanding,
+            other => {
+                return Err(ctx.at(
+                    &g.algorithm,
+                    format!(
+                        "{}: `{other}` is not round-robin or least-outstanding",
+                        key("algorithm")
+                    ),
+                ));
+            }
+        };
+        let check = match &g.health_check {
+            Some(c) => Some(checks.get(c.get_ref()).cloned().ok_or_else(|| {
+                ctx.at(
+                    c,
+                    format!(
+                        "{}: no [health_check.{}] is defined",
+                        key("health_check"),
+                        c.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        let mut targets = Vec::new();
+        for t in &g.targets {
+            let addr: SocketAddr = t.address.get_ref().parse().map_err(|_| {
+                ctx.at(
+                    &t.address,
+                    format!(
+                        "{}: `{}` is not an address:port",
+                        key("targets"),
+                        t.address.get_ref()
+                    ),
+                )
+            })?;
+            targets.push(addr);
+        }
+        if targets.is_empty() {
+            return Err(ctx.at(
+                &g.algorithm,
+                format!(
+                    "{}: a target group needs at least one target",
+                    key("targets")
+                ),
+            ));
+        }
+        target_groups.push(TargetGroup {
+            name: name.clone(),
+            algorithm,
+            check,
+            targets,
+        });
+    }
+    let mut out = Vec::new();
+    for l in listeners {
+        let listen: SocketAddr = l.listen.get_ref().parse().map_err(|_| {
+            ctx.at(
+                &l.listen,
+                format!(
+                    "listener.listen: `{}` is not an address:port",
+                    l.listen.get_ref()
+                ),
+            )
+        })?;
+        let target_group = target_groups
+            .iter()
+            .position(|g| &g.name == l.target_group.get_ref())
+            .ok_or_else(|| {
+                ctx.at(
+                    &l.target_group,
+                    format!(
+                        "listener.target_group: no [target_group.{}] is defined",
+                        l.target_group.get_ref()
+                    ),
+                )
+            })?;
+        out.push(Listener {
+            name: l.name.get_ref().clone(),
+            listen,
+            target_group,
+        });
+    }
+    Ok(BalancerConfig {
+        target_groups,
+        listeners: out,
+    })
+}
+
+/// The spec a target is probed with: the check, on the target's port unless it names one.
+pub fn target_spec(check: &Arc<CheckSpec>, target: SocketAddr) -> Arc<CheckSpec> {
+    if check.port == TRAFFIC_PORT {
+        Arc::new(CheckSpec {
+            port: target.port(),
+            ..(**check).clone()
+        })
+    } else {
+        check.clone()
+    }
+}
