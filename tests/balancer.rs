@@ -109,20 +109,6 @@ fn get(addr: SocketAddr) -> (u16, String) {
     (status, body)
 }
 
-fn listener_addr(srv: &Server) -> SocketAddr {
-    srv.wait_log("http listening");
-    let log = srv.log.lock().unwrap().clone();
-    let line = log.lines().find(|l| l.contains("http listening")).unwrap();
-    line.split("addr=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 fn start(backends: &[Backend], extra: &str) -> (Setup, Server, SocketAddr) {
     let targets: Vec<String> = backends
         .iter()
@@ -141,7 +127,7 @@ fn start(backends: &[Backend], extra: &str) -> (Setup, Server, SocketAddr) {
         )],
     );
     let srv = Server::start(&setup.config());
-    let addr = listener_addr(&srv);
+    let addr = srv.logged_addr("http listening", "addr=");
     (setup, srv, addr)
 }
 

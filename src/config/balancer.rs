@@ -2,7 +2,7 @@
 
 use super::ConfigError;
 use super::file_pools::{FileListener, FileTargetGroup};
-use super::pools::TRAFFIC_PORT;
+use super::pools::{TRAFFIC_PORT, check_named};
 use super::validate::Ctx;
 use crate::health::CheckSpec;
 use std::collections::BTreeMap;
@@ -74,19 +74,7 @@ pub fn validate(
                 ));
             }
         };
-        let check = match &g.health_check {
-            Some(c) => Some(checks.get(c.get_ref()).cloned().ok_or_else(|| {
-                ctx.at(
-                    c,
-                    format!(
-                        "{}: no [health_check.{}] is defined",
-                        key("health_check"),
-                        c.get_ref()
-                    ),
-                )
-            })?),
-            None => None,
-        };
+        let check = check_named(ctx, &key("health_check"), g.health_check.as_ref(), checks)?;
         let mut targets = Vec::new();
         for t in &g.targets {
             let addr: SocketAddr = t.address.get_ref().parse().map_err(|_| {

@@ -184,6 +184,23 @@ pub struct PoolsConfig {
     pub checks: BTreeMap<String, Arc<CheckSpec>>,
 }
 
+/// The health check a pool or target group names (`key` is the key for the error).
+pub(super) fn check_named(
+    ctx: &Ctx<'_>,
+    key: &str,
+    name: Option<&Spanned<String>>,
+    checks: &BTreeMap<String, Arc<CheckSpec>>,
+) -> Result<Option<Arc<CheckSpec>>, ConfigError> {
+    let Some(c) = name else { return Ok(None) };
+    match checks.get(c.get_ref()) {
+        Some(spec) => Ok(Some(spec.clone())),
+        None => Err(ctx.at(
+            c,
+            format!("{key}: no [health_check.{}] is defined", c.get_ref()),
+        )),
+    }
+}
+
 /// A health check `port` of 0: probe each target on its own (traffic) port.
 pub const TRAFFIC_PORT: u16 = 0;
 
@@ -445,19 +462,7 @@ fn pool(
             ));
         }
     };
-    let check = match &p.health_check {
-        Some(c) => Some(checks.get(c.get_ref()).cloned().ok_or_else(|| {
-            ctx.at(
-                c,
-                format!(
-                    "{}: no [health_check.{}] is defined",
-                    key("health_check"),
-                    c.get_ref()
-                ),
-            )
-        })?),
-        None => None,
-    };
+    let check = check_named(ctx, &key("health_check"), p.health_check.as_ref(), checks)?;
     if let (Some(c), Some(spec)) = (&p.health_check, &check)
         && spec.port == TRAFFIC_PORT
     {

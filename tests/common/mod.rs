@@ -49,15 +49,7 @@ impl Server {
                 log.lock().unwrap()
             );
         };
-        let addr = line
-            .split("udp=")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let addr = log_addr(&line, "udp=");
         Server { child, addr, log }
     }
 
@@ -69,6 +61,13 @@ impl Server {
                 self.log.lock().unwrap()
             );
         }
+    }
+
+    /// The address after `key` (e.g. `addr=`) in the first log line containing `needle`.
+    pub fn logged_addr(&self, needle: &str, key: &str) -> SocketAddr {
+        self.wait_log(needle);
+        let log = self.log.lock().unwrap().clone();
+        log_addr(log.lines().find(|l| l.contains(needle)).unwrap(), key)
     }
 
     /// Waits until the log contains `needle` (or panics after 10 s).
@@ -85,6 +84,15 @@ impl Server {
             self.log.lock().unwrap()
         );
     }
+}
+
+/// Parses the address that follows `key` in a log line.
+fn log_addr(line: &str, key: &str) -> SocketAddr {
+    let rest = line
+        .split(key)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    rest.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 impl Drop for Server {
