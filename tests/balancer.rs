@@ -110,9 +110,18 @@ fn get(addr: SocketAddr) -> (u16, String) {
 }
 
 fn start(backends: &[Backend], extra: &str) -> (Setup, Server, SocketAddr) {
+    start_weighted(backends, &vec![1; backends.len()], extra)
+}
+
+fn start_weighted(
+    backends: &[Backend],
+    weights: &[u32],
+    extra: &str,
+) -> (Setup, Server, SocketAddr) {
     let targets: Vec<String> = backends
         .iter()
-        .map(|b| format!("{{ address = \"{}\" }}", b.addr))
+        .zip(weights)
+        .map(|(b, w)| format!("{{ address = \"{}\", weight = {w} }}", b.addr))
         .collect();
     let config = format!(
         "{CONFIG}[health_check.hc]\nprotocol = \"tcp\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nhealthy_threshold = 2\nunhealthy_threshold = 2\n\
@@ -175,4 +184,16 @@ fn no_ready_target_is_503() {
         x.kill();
     }
     srv.eventually("both targets down", || get(lb).0 == 503);
+}
+
+#[test]
+fn weighted_round_robin_three_to_one() {
+    let b: Vec<Backend> = (0..2).map(Backend::start).collect();
+    let (_s, _srv, lb) = start_weighted(&b, &[3, 1], "algorithm = \"weighted-round-robin\"\n");
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for _ in 0..400 {
+        *counts.entry(get(lb).1).or_default() += 1;
+    }
+    assert_eq!(counts.get("backend 0"), Some(&300), "{counts:?}");
+    assert_eq!(counts.get("backend 1"), Some(&100), "{counts:?}");
 }

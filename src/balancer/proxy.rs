@@ -107,7 +107,7 @@ async fn handle(
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
         let health = state.health.load();
-        let Some(target) = groups.pick(group, &health, &tried) else {
+        let Some(target) = groups.pick(group, &health, &tried, peer.ip()) else {
             break;
         };
         tried.push(target);

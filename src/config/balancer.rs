@@ -16,6 +16,10 @@ pub enum Algorithm {
     RoundRobin,
     /// The ready target with the fewest requests in flight (ties: in turn).
     LeastOutstanding,
+    /// Ready targets in turn, each as often as its weight, interleaved (smooth, as nginx).
+    WeightedRoundRobin,
+    /// The same client address goes to the same target while it is ready (rendezvous hash).
+    SourceIpHash,
 }
 
 /// A set of targets requests are forwarded to (AWS ELB target group).
@@ -29,6 +33,8 @@ pub struct TargetGroup {
     pub check: Option<Arc<CheckSpec>>,
     /// Targets (`address:port`).
     pub targets: Vec<SocketAddr>,
+    /// Weight per target (`weighted-round-robin`).
+    pub weights: Vec<u32>,
 }
 
 /// An HTTP/1.1 listener.
@@ -64,11 +70,13 @@ pub fn validate(
         let algorithm = match g.algorithm.get_ref().as_str() {
             "round-robin" => Algorithm::RoundRobin,
             "least-outstanding" => Algorithm::LeastOutstanding,
+            "weighted-round-robin" => Algorithm::WeightedRoundRobin,
+            "source-ip-hash" => Algorithm::SourceIpHash,
             other => {
                 return Err(ctx.at(
                     &g.algorithm,
                     format!(
-                        "{}: `{other}` is not round-robin or least-outstanding",
+                        "{}: `{other}` is not round-robin, weighted-round-robin, least-outstanding or source-ip-hash",
                         key("algorithm")
                     ),
                 ));
@@ -76,6 +84,7 @@ pub fn validate(
         };
         let check = check_named(ctx, &key("health_check"), g.health_check.as_ref(), checks)?;
         let mut targets = Vec::new();
+        let weights: Vec<u32> = g.targets.iter().map(|t| t.weight).collect();
         for t in &g.targets {
             let addr: SocketAddr = t.address.get_ref().parse().map_err(|_| {
                 ctx.at(
@@ -98,11 +107,18 @@ pub fn validate(
                 ),
             ));
         }
+        if algorithm == Algorithm::WeightedRoundRobin && weights.iter().all(|&w| w == 0) {
+            return Err(ctx.at(
+                &g.algorithm,
+                format!("{}: every target has weight 0", key("targets")),
+            ));
+        }
         target_groups.push(TargetGroup {
             name: name.clone(),
             algorithm,
             check,
             targets,
+            weights,
         });
     }
     let mut out = Vec::new();

@@ -236,7 +236,7 @@ fn default_when_all_down() -> Spanned<String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileTargetGroup {
-    /// `round-robin` or `least-outstanding`.
+    /// `round-robin`, `weighted-round-robin`, `least-outstanding` or `source-ip-hash`.
     #[serde(default = "default_policy")]
     pub algorithm: Spanned<String>,
     /// Name of a `[health_check.NAME]` (its port defaults to each target's port).
@@ -252,6 +252,9 @@ pub struct FileTargetGroup {
 pub struct FileTarget {
     /// `address:port`.
     pub address: Spanned<String>,
+    /// Share of requests for `weighted-round-robin` (0 = none).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
 }
 
 /// `[[listener]]`
