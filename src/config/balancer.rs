@@ -67,21 +67,16 @@ pub fn validate(
     let mut target_groups = Vec::new();
     for (name, g) in groups {
         let key = |k: &str| format!("target_group.{name}.{k}");
-        let algorithm = match g.algorithm.get_ref().as_str() {
-            "round-robin" => Algorithm::RoundRobin,
-            "least-outstanding" => Algorithm::LeastOutstanding,
-            "weighted-round-robin" => Algorithm::WeightedRoundRobin,
-            "source-ip-hash" => Algorithm::SourceIpHash,
-            other => {
-                return Err(ctx.at(
-                    &g.algorithm,
-                    format!(
-                        "{}: `{other}` is not round-robin, weighted-round-robin, least-outstanding or source-ip-hash",
-                        key("algorithm")
-                    ),
-                ));
-            }
-        };
+        let algorithm = ctx.choose(
+            &key("algorithm"),
+            &g.algorithm,
+            &[
+                ("round-robin", Algorithm::RoundRobin),
+                ("weighted-round-robin", Algorithm::WeightedRoundRobin),
+                ("least-outstanding", Algorithm::LeastOutstanding),
+                ("source-ip-hash", Algorithm::SourceIpHash),
+            ],
+        )?;
         let check = check_named(ctx, &key("health_check"), g.health_check.as_ref(), checks)?;
         let mut targets = Vec::new();
         let weights: Vec<u32> = g.targets.iter().map(|t| t.weight).collect();

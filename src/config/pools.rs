@@ -431,37 +431,27 @@ fn pool(
     checks: &BTreeMap<String, Arc<CheckSpec>>,
 ) -> Result<Pool, ConfigError> {
     let key = |k: &str| format!("pool.{name}.{k}");
-    let policy = match p.policy.get_ref().as_str() {
-        "round-robin" => Policy::RoundRobin,
-        "weighted" => Policy::Weighted,
-        "failover" => Policy::Failover,
-        "multivalue" => Policy::Multivalue,
-        other => {
-            return Err(ctx.at(
-                &p.policy,
-                format!(
-                    "{}: `{other}` is not round-robin, weighted, failover or multivalue",
-                    key("policy")
-                ),
-            ));
-        }
-    };
-    let steering = match p.steering.get_ref().as_str() {
-        "none" => Steering::None,
-        "ordered" => Steering::Ordered,
-        "geo" => Steering::Geo,
-        "proximity" => Steering::Proximity,
-        "latency" => Steering::Latency,
-        other => {
-            return Err(ctx.at(
-                &p.steering,
-                format!(
-                    "{}: `{other}` is not none, ordered, geo, proximity or latency",
-                    key("steering")
-                ),
-            ));
-        }
-    };
+    let policy = ctx.choose(
+        &key("policy"),
+        &p.policy,
+        &[
+            ("round-robin", Policy::RoundRobin),
+            ("weighted", Policy::Weighted),
+            ("failover", Policy::Failover),
+            ("multivalue", Policy::Multivalue),
+        ],
+    )?;
+    let steering = ctx.choose(
+        &key("steering"),
+        &p.steering,
+        &[
+            ("none", Steering::None),
+            ("ordered", Steering::Ordered),
+            ("geo", Steering::Geo),
+            ("proximity", Steering::Proximity),
+            ("latency", Steering::Latency),
+        ],
+    )?;
     let check = check_named(ctx, &key("health_check"), p.health_check.as_ref(), checks)?;
     if let (Some(c), Some(spec)) = (&p.health_check, &check)
         && spec.port == TRAFFIC_PORT
@@ -536,16 +526,11 @@ fn pool(
             format!("{}: must be at least 1", key("min_ready")),
         ));
     }
-    let spill = match p.spill.get_ref().as_str() {
-        "capacity" => Spill::Capacity,
-        "next" => Spill::Next,
-        other => {
-            return Err(ctx.at(
-                &p.spill,
-                format!("{}: `{other}` is not `capacity` or `next`", key("spill")),
-            ));
-        }
-    };
+    let spill = ctx.choose(
+        &key("spill"),
+        &p.spill,
+        &[("capacity", Spill::Capacity), ("next", Spill::Next)],
+    )?;
     let region_index: Vec<Option<usize>> = regions
         .iter()
         .map(|r| all_regions.iter().position(|x| &x.name == r))
@@ -631,18 +616,16 @@ fn endpoint(
             regions.len() - 1
         }
     };
-    let mode = match e.state.get_ref().as_str() {
-        "auto" => EndpointMode::Auto,
-        "up" => EndpointMode::Up,
-        "down" => EndpointMode::Down,
-        "drain" => EndpointMode::Drain,
-        other => {
-            return Err(ctx.at(
-                &e.state,
-                format!("{key}: state `{other}` is not auto, up, down or drain"),
-            ));
-        }
-    };
+    let mode = ctx.choose(
+        &format!("{key}.state"),
+        &e.state,
+        &[
+            ("auto", EndpointMode::Auto),
+            ("up", EndpointMode::Up),
+            ("down", EndpointMode::Down),
+            ("drain", EndpointMode::Drain),
+        ],
+    )?;
     Ok(Endpoint {
         addr,
         region,

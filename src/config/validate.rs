@@ -110,6 +110,26 @@ impl Ctx<'_> {
         self.err(v.span().start, message)
     }
 
+    /// The value of a keyword key: one of `options`, else an error listing them.
+    pub(super) fn choose<T: Copy>(
+        &self,
+        key: &str,
+        v: &Spanned<String>,
+        options: &[(&str, T)],
+    ) -> Result<T, ConfigError> {
+        if let Some((_, value)) = options.iter().find(|(name, _)| name == v.get_ref()) {
+            return Ok(*value);
+        }
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let (last, rest) = names.split_last().expect("options are not empty");
+        let list = if rest.is_empty() {
+            last.clone()
+        } else {
+            format!("{} or {last}", rest.join(", "))
+        };
+        Err(self.at(v, format!("{key}: `{}` is not {list}", v.get_ref())))
+    }
+
     /// The 1-based line of `v`.
     pub(super) fn line_of<T>(&self, v: &Spanned<T>) -> usize {
         self.text[..v.span().start.min(self.text.len())]
@@ -245,16 +265,11 @@ fn transfer(ctx: &Ctx<'_>, t: &super::file::FileTransfer) -> Result<TransferConf
 }
 
 fn log(ctx: &Ctx<'_>, l: FileLog) -> Result<LogConfig, ConfigError> {
-    let format = match l.format.get_ref().as_str() {
-        "human" => LogFormat::Human,
-        "json" => LogFormat::Json,
-        other => {
-            return Err(ctx.at(
-                &l.format,
-                format!("log.format: `{other}` is not `human` or `json`"),
-            ));
-        }
-    };
+    let format = ctx.choose(
+        "log.format",
+        &l.format,
+        &[("human", LogFormat::Human), ("json", LogFormat::Json)],
+    )?;
     Ok(LogConfig {
         format,
         level: l.level,

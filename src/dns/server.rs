@@ -63,13 +63,8 @@ impl DnsState {
     }
 
     /// Answers one message from the current snapshots.
-    pub fn respond(
-        &self,
-        msg: &[u8],
-        transport: Transport,
-        peer: SocketAddr,
-    ) -> (Arc<Catalog>, Outcome) {
-        let catalog = self.catalog.load_full();
+    pub fn respond(&self, msg: &[u8], transport: Transport, peer: SocketAddr) -> Outcome {
+        let catalog = self.catalog.load();
         let pools = self.pools.load();
         let health = self.health.load();
         let geo = self.geo.load();
@@ -80,14 +75,13 @@ impl DnsState {
             client: None,
         };
         // A bug must cost one query, not the socket loop that serves all of them.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             respond(&catalog, Some(view), msg, transport, Some(peer.ip()))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(%peer, "internal error while answering; query dropped");
             Outcome::Drop
-        });
-        (catalog, outcome)
+        })
     }
 }
 
@@ -103,7 +97,7 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancella
             },
             () = shutdown.cancelled() => return,
         };
-        let reply = match state.respond(&buf[..len], Transport::Udp, peer).1 {
+        let reply = match state.respond(&buf[..len], Transport::Udp, peer) {
             Outcome::Reply(r) => r,
             Outcome::Drop | Outcome::Transfer(_) => continue,
         };
@@ -159,11 +153,10 @@ async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsSt
             Ok(Ok(n)) => n,
             _ => return,
         };
-        let (catalog, outcome) = state.respond(&buf[..n], Transport::Tcp, peer);
-        let replies = match outcome {
+        let replies = match state.respond(&buf[..n], Transport::Tcp, peer) {
             Outcome::Drop => return,
             Outcome::Reply(r) => vec![r],
-            Outcome::Transfer(req) => transfer(&catalog, &req, peer, state),
+            Outcome::Transfer(req) => transfer(&state.catalog.load(), &req, peer, state),
         };
         if let Some(first) = replies.first() {
             log_query(state, peer, "tcp", &buf[..n], first);
