@@ -2,7 +2,8 @@
 //! SIGHUP; shutdown.
 
 use crate::balancer::Groups;
-use crate::balancer::proxy::{BalancerState, run_listener};
+use crate::balancer::listeners::{ListenError, Listeners};
+use crate::balancer::proxy::BalancerState;
 use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
 use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
@@ -36,6 +37,9 @@ pub enum AppError {
         /// Cause.
         source: std::io::Error,
     },
+    /// A balancer listener could not start.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
 }
 
 /// Where the configuration comes from.
@@ -122,24 +126,12 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         ));
     }
     let balancer = Arc::new(BalancerState::new(groups, checker.table()));
-    let mut listener_addrs = Vec::new();
-    for l in &config.balancer.listeners {
-        let addr = l.listen;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|source| AppError::Bind { addr, source })?;
-        let bound = tcp
-            .local_addr()
-            .map_err(|source| AppError::Bind { addr, source })?;
-        tracing::info!(listener = %l.name, addr = %bound, "http listening");
-        listener_addrs.push((l.name.clone(), bound));
-        tasks.spawn(run_listener(
-            tcp,
-            l.name.clone(),
-            balancer.clone(),
-            shutdown.clone(),
-        ));
+    let mut listeners = Listeners::default();
+    let errors = listeners.reconcile(&config.balancer.listeners, &balancer, &shutdown);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(AppError::Listen(e));
     }
+    let listener_addrs = listeners.addrs();
     let (hup, stop) = (reload.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
@@ -154,6 +146,8 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         state,
         checker,
         balancer,
+        listeners,
+        shutdown: shutdown.clone(),
     };
     tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
     Ok(Running {
@@ -244,6 +238,8 @@ struct Watched {
     state: Arc<DnsState>,
     checker: Checker,
     balancer: Arc<BalancerState>,
+    listeners: Listeners,
+    shutdown: CancellationToken,
 }
 
 impl Watched {
@@ -275,18 +271,6 @@ impl Watched {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
-                let addrs = |c: &Config| {
-                    c.balancer
-                        .listeners
-                        .iter()
-                        .map(|l| (l.name.clone(), l.listen))
-                        .collect::<Vec<_>>()
-                };
-                if addrs(&c) != addrs(&self.config) {
-                    tracing::warn!(
-                        "listeners changed: restart to listen on the new addresses (target groups are reloaded)"
-                    );
-                }
                 self.config = c;
             }
             Err(e) => tracing::error!("{e}; keeping the previous configuration"),
@@ -313,6 +297,13 @@ impl Watched {
         self.checker
             .reconcile(pools.probe_keys().into_iter().chain(groups.probe_keys()));
         self.balancer.groups.store(Arc::new(groups));
+        let wanted = &self.config.balancer.listeners;
+        for e in self
+            .listeners
+            .reconcile(wanted, &self.balancer, &self.shutdown)
+        {
+            tracing::error!("{e}; the previous listener keeps serving");
+        }
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
         self.state.pools.store(Arc::new(pools));

@@ -3,111 +3,10 @@
 //! 503 when nothing is ready.
 
 mod common;
+use common::http::{Backend, get};
 use common::*;
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-/// A backend answering `backend N` and remembering the last X-Forwarded-For it saw.
-struct Backend {
-    addr: SocketAddr,
-    alive: Arc<AtomicBool>,
-    xff: Arc<Mutex<String>>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Backend {
-    fn start(id: usize) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let alive = Arc::new(AtomicBool::new(true));
-        let xff = Arc::new(Mutex::new(String::new()));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let (a, x, c) = (alive.clone(), xff.clone(), conns.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if !a.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(mut s) = stream else { continue };
-                c.lock().unwrap().extend(s.try_clone());
-                let (a, x) = (a.clone(), x.clone());
-                std::thread::spawn(move || serve(&mut s, id, &a, &x));
-            }
-        });
-        Backend {
-            addr,
-            alive,
-            xff,
-            conns,
-        }
-    }
-
-    /// Like a crashed process: the listener and every open connection go away.
-    fn kill(&self) {
-        self.alive.store(false, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        for c in self.conns.lock().unwrap().drain(..) {
-            let _ = c.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
-/// Keep-alive HTTP/1.1: answer every request on the connection.
-fn serve(s: &mut TcpStream, id: usize, alive: &AtomicBool, xff: &Mutex<String>) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while alive.load(Ordering::SeqCst) {
-        let Ok(n) = s.read(&mut chunk) else { return };
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            buf.drain(..end + 4);
-            for line in head.lines() {
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("x-forwarded-for: ") {
-                    *xff.lock().unwrap() = v.to_string();
-                }
-            }
-            let body = format!("backend {id}\n");
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if s.write_all(reply.as_bytes()).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// GET / through the balancer: (status, body).
-fn get(addr: SocketAddr) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: www.example.test\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    (status, body)
-}
+use std::net::SocketAddr;
 
 fn start(backends: &[Backend], extra: &str) -> (Setup, Server, SocketAddr) {
     start_weighted(backends, &vec![1; backends.len()], extra)
@@ -136,7 +35,7 @@ fn start_weighted(
         )],
     );
     let srv = Server::start(&setup.config());
-    let addr = srv.logged_addr("http listening", "addr=");
+    let addr = srv.logged_addr("listening listener=", "addr=");
     (setup, srv, addr)
 }
 

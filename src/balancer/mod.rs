@@ -2,7 +2,10 @@
 //! groups of health-checked targets. [`Groups`] is the snapshot of target groups and their
 //! per-target counters; [`proxy`] runs the listeners.
 
+mod idle;
+pub mod listeners;
 pub mod proxy;
+pub mod rules;
 
 use crate::config::{Algorithm, BalancerConfig, TargetGroup, target_spec};
 use crate::health::{HealthTable, ProbeKey};
@@ -57,15 +60,6 @@ impl Groups {
     /// Every probe the target groups need.
     pub fn probe_keys(&self) -> HashSet<ProbeKey> {
         self.keys.iter().flatten().flatten().cloned().collect()
-    }
-
-    /// The target group a listener forwards to.
-    pub fn group_of(&self, listener: &str) -> Option<usize> {
-        self.config
-            .listeners
-            .iter()
-            .find(|l| l.name == listener)
-            .map(|l| l.target_group)
     }
 
     /// Picks a ready target of `group` that is not in `tried`, by the group's algorithm, for a
@@ -185,7 +179,6 @@ fn probe_keys_of(g: &TargetGroup) -> Vec<Option<ProbeKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Listener;
 
     const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
 
@@ -204,14 +197,9 @@ mod tests {
             targets,
             weights: weights.to_vec(),
         };
-        let l = Listener {
-            name: "web".into(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            target_group: 0,
-        };
         Groups::new(BalancerConfig {
             target_groups: vec![g],
-            listeners: vec![l],
+            listeners: Vec::new(),
         })
     }
 
@@ -225,7 +213,6 @@ mod tests {
         assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
         assert_ne!(g.pick(0, &health, &[0], CLIENT), Some(0));
         assert_eq!(g.pick(0, &health, &[0, 1, 2], CLIENT), None);
-        assert_eq!(g.group_of("web"), Some(0));
     }
 
     #[test]

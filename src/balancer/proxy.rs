@@ -1,21 +1,29 @@
-//! The HTTP/1.1 proxy: one accept loop per listener; each request goes to a target picked by
-//! the listener's target group, with X-Forwarded-For/-Proto/-Port added. A target that cannot
-//! be connected to is skipped and the next one tried (the request has not reached it), and so
-//! is one that resets an idempotent request; no ready target gives 503, a failed target 502.
+//! The HTTP/1.1 proxy: one accept loop per listener. Each request is routed by the listener's
+//! rules (see [`super::rules`]) to a fixed response, a redirect or a forward to a target
+//! group, where a target is picked by the group's algorithm and the request sent with
+//! X-Forwarded-For/-Proto/-Port added. A target that cannot be connected to is skipped and
+//! the next one tried (the request has not reached it), and so is one that resets an
+//! idempotent request; no ready target gives 503, a failed target 502, a slow one 504.
 
 use super::Groups;
+use super::idle::IdleIo;
+use super::rules::{Action, FixedResponse, RequestView, route};
+use crate::config::{Listener, Protocol};
 use crate::health::HealthTable;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HOST, HeaderValue};
+use hyper::header::{HOST, HeaderValue, LOCATION};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,85 +33,197 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 pub const MAX_ATTEMPTS: usize = 3;
 
 type Body = Either<Incoming, Full<Bytes>>;
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// What every listener shares.
 pub struct BalancerState {
-    /// Target groups (swapped on reload).
+    /// Target groups and listeners (swapped on reload).
     pub groups: ArcSwap<Groups>,
     /// Target health (written by the health checker).
     pub health: Arc<ArcSwap<HealthTable>>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// Turns for splitting a forward over several target groups.
+    turns: AtomicU64,
 }
 
 impl BalancerState {
     /// New state.
     pub fn new(groups: Groups, health: Arc<ArcSwap<HealthTable>>) -> BalancerState {
-        let client = Client::builder(TokioExecutor::new()).build_http();
         BalancerState {
             groups: ArcSwap::from_pointee(groups),
             health,
-            client,
+            turns: AtomicU64::new(0),
         }
     }
 }
 
-/// Accepts connections for listener `name` until `shutdown`.
+/// One listener's fixed facts, shared by its connections.
+struct Site {
+    name: Arc<str>,
+    port: u16,
+    protocol: Protocol,
+    client: HttpClient,
+}
+
+/// Accepts HTTP connections for `listener` until `stop` (the accept loop only: connections
+/// already open run on until they close or `shutdown`).
 pub async fn run_listener(
-    listener: TcpListener,
-    name: String,
+    tcp: TcpListener,
+    listener: Listener,
     state: Arc<BalancerState>,
+    stop: CancellationToken,
     shutdown: CancellationToken,
 ) {
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let name: Arc<str> = name.into();
+    let port = tcp.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(listener.timeouts.connect));
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(50))
+        .build(connector);
+    let site = Arc::new(Site {
+        name: listener.name.as_str().into(),
+        port,
+        protocol: listener.protocol,
+        client,
+    });
     loop {
         let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r { Ok(v) => v, Err(_) => continue },
-            () = shutdown.cancelled() => return,
+            r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
+            () = stop.cancelled() => return,
         };
-        let (state, name, stop) = (state.clone(), name.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let (state, name) = (state.clone(), name.clone());
-                async move {
-                    Ok::<_, std::convert::Infallible>(handle(req, peer, port, &name, &state).await)
-                }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                _ = conn => {},
-                () = stop.cancelled() => {},
-            }
+        let _ = stream.set_nodelay(true);
+        let io = IdleIo::new(stream, listener.timeouts.idle);
+        let conn = serve(
+            io,
+            peer,
+            site.clone(),
+            state.clone(),
+            &listener,
+            shutdown.clone(),
+        );
+        tokio::spawn(conn);
+    }
+}
+
+/// Serves one client connection.
+fn serve<I>(
+    io: I,
+    peer: SocketAddr,
+    site: Arc<Site>,
+    state: Arc<BalancerState>,
+    listener: &Listener,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(listener.timeouts.header)
+        .max_buf_size(listener.max_header_bytes);
+    async move {
+        let service = hyper::service::service_fn(move |req| {
+            let (state, site) = (state.clone(), site.clone());
+            async move { Ok::<_, std::convert::Infallible>(handle(req, peer, &site, &state).await) }
         });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        tokio::select! {
+            _ = conn => {},
+            () = shutdown.cancelled() => {},
+        }
     }
 }
 
 async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
-    port: u16,
-    listener: &str,
+    site: &Site,
     state: &BalancerState,
 ) -> Response<Body> {
     let groups = state.groups.load_full();
-    let Some(group) = groups.group_of(listener) else {
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "listener has no target group\n",
-        );
+    let Some(listener) = groups
+        .config()
+        .listeners
+        .iter()
+        .find(|l| *l.name == *site.name)
+    else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
     };
-    let (mut parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large or broken\n",
+    let host = host_of(&req);
+    let path = req.uri().path();
+    if listener.health_path.as_deref() == Some(path) {
+        return health(listener, &groups, &state.health.load());
+    }
+    let view = RequestView {
+        host: &host,
+        path,
+        query: req.uri().query().unwrap_or(""),
+        method: req.method().as_str(),
+        headers: req.headers(),
+        source: peer.ip(),
+    };
+    match route(&listener.rules, &listener.default_action, &view) {
+        Action::Fixed(f) => fixed(f),
+        Action::Redirect(r) => {
+            let location = r.location(site.protocol.as_str(), site.port, &view);
+            let mut resp = plain(
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::FOUND),
+                "",
             );
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(LOCATION, v);
+            }
+            resp
         }
+        Action::Forward(split) => {
+            let turn = state.turns.fetch_add(1, Ordering::Relaxed);
+            let group = weighted_choice(split, turn);
+            forward(req, peer, site, state, &groups, group, listener).await
+        }
+    }
+}
+
+/// The `turn`-th pick of a weighted list, spread evenly over the cycle of total weight.
+fn weighted_choice(split: &[(usize, u32)], turn: u64) -> usize {
+    if split.len() == 1 {
+        return split[0].0;
+    }
+    let total: u64 = split.iter().map(|(_, w)| u64::from(*w)).sum();
+    let mut at = crate::pool::select::mix(turn) % total.max(1);
+    for &(group, w) in split {
+        if at < u64::from(w) {
+            return group;
+        }
+        at -= u64::from(w);
+    }
+    split[0].0
+}
+
+async fn forward(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    site: &Site,
+    state: &BalancerState,
+    groups: &Groups,
+    group: usize,
+    listener: &Listener,
+) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let body = if has_body(&parts.headers) {
+        match Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large or broken\n",
+                );
+            }
+        }
+    } else {
+        Bytes::new()
     };
-    forwarded_headers(&mut parts.headers, peer, port);
+    forwarded_headers(&mut parts.headers, peer, site);
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
         let health = state.health.load();
@@ -115,14 +235,19 @@ async fn handle(
         let mut up = Request::from_parts(parts.clone(), Full::new(body.clone()));
         *up.uri_mut() = upstream_uri(addr, &parts.uri);
         let _in_flight = groups.begin(group, target);
-        match state.client.request(up).await {
-            Ok(resp) => return resp.map(Either::Left),
+        let sent = tokio::time::timeout(listener.timeouts.target, site.client.request(up));
+        match sent.await {
+            Ok(Ok(resp)) => return resp.map(Either::Left),
+            Err(_) => {
+                tracing::warn!(%addr, "target did not answer within the target timeout");
+                return plain(StatusCode::GATEWAY_TIMEOUT, "target timed out\n");
+            }
             // The request never reached this target, or repeating it is harmless (an
             // idempotent method on a connection the target reset): another target may take it.
-            Err(e) if e.is_connect() || parts.method.is_idempotent() => {
+            Ok(Err(e)) if e.is_connect() || parts.method.is_idempotent() => {
                 tracing::debug!(%addr, "target unreachable, trying another: {e}");
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(%addr, "target failed: {e}");
                 return plain(StatusCode::BAD_GATEWAY, "target failed\n");
             }
@@ -135,8 +260,55 @@ async fn handle(
     }
 }
 
+/// A request carries a body when it says so (RFC 9112 6.3: no length and no chunking = none).
+fn has_body(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// `GET <health_path>`: 200 while a target group of the default action has a ready target.
+fn health(listener: &Listener, groups: &Groups, health: &HealthTable) -> Response<Body> {
+    let ready = listener.default_groups().into_iter().any(|g| {
+        groups
+            .pick(g, health, &[], std::net::Ipv4Addr::UNSPECIFIED.into())
+            .is_some()
+    });
+    if ready {
+        plain(StatusCode::OK, "ready\n")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "no ready target\n")
+    }
+}
+
+fn fixed(f: &FixedResponse) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from(f.body.clone()))));
+    *r.status_mut() = StatusCode::from_u16(f.status).unwrap_or(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&f.content_type) {
+        r.headers_mut().insert("content-type", v);
+    }
+    r
+}
+
+/// The Host header (or the request target's authority) without its port, lowercased.
+fn host_of<B>(req: &Request<B>) -> String {
+    let raw = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let host = match raw.strip_prefix('[') {
+        // An IPv6 literal keeps its brackets.
+        Some(rest) => rest.find(']').map(|i| &raw[..i + 2]).unwrap_or(raw),
+        None => raw.split(':').next().unwrap_or(raw),
+    };
+    host.to_ascii_lowercase()
+}
+
 /// X-Forwarded-For (appended to what the client sent), -Proto and -Port, as ALB adds them.
-fn forwarded_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, port: u16) {
+fn forwarded_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, site: &Site) {
     let ip = peer.ip().to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
@@ -145,8 +317,11 @@ fn forwarded_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, port: u16
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    headers.insert("x-forwarded-port", HeaderValue::from(port));
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(site.protocol.as_str()),
+    );
+    headers.insert("x-forwarded-port", HeaderValue::from(site.port));
     if !headers.contains_key(HOST) {
         headers.insert(HOST, HeaderValue::from_static("localhost"));
     }
@@ -167,4 +342,27 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     r.headers_mut()
         .insert("content-type", HeaderValue::from_static("text/plain"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_choice_follows_weights() {
+        let split = [(0, 9), (1, 1)];
+        let n = 10_000;
+        let ones = (0..n).filter(|&t| weighted_choice(&split, t) == 1).count();
+        assert!((800..1200).contains(&ones), "{ones} of {n}");
+        assert_eq!(weighted_choice(&[(4, 0), (7, 1)], 3), 7);
+    }
+
+    #[test]
+    fn host_without_port() {
+        let req = |h: &str| Request::builder().header(HOST, h).body(()).unwrap();
+        assert_eq!(host_of(&req("Example.COM:8080")), "example.com");
+        assert_eq!(host_of(&req("example.com")), "example.com");
+        assert_eq!(host_of(&req("[::1]:80")), "[::1]");
+        assert_eq!(host_of(&req("[::1]")), "[::1]");
+    }
 }

@@ -1,7 +1,9 @@
 //! Target groups and listeners of the regional load balancer: validation into domain types.
 
 use super::ConfigError;
-use super::file_pools::{FileListener, FileTargetGroup};
+use super::file_listener::FileListener;
+use super::file_pools::FileTargetGroup;
+use super::listener::Listener;
 use super::pools::{TRAFFIC_PORT, check_named};
 use super::validate::Ctx;
 use crate::health::CheckSpec;
@@ -35,17 +37,6 @@ pub struct TargetGroup {
     pub targets: Vec<SocketAddr>,
     /// Weight per target (`weighted-round-robin`).
     pub weights: Vec<u32>,
-}
-
-/// An HTTP/1.1 listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    /// Name (in logs).
-    pub name: String,
-    /// Address to accept on.
-    pub listen: SocketAddr,
-    /// Index into `BalancerConfig::target_groups`.
-    pub target_group: usize,
 }
 
 /// The balancer part of the configuration.
@@ -116,38 +107,11 @@ pub fn validate(
             weights,
         });
     }
-    let mut out = Vec::new();
-    for l in listeners {
-        let listen: SocketAddr = l.listen.get_ref().parse().map_err(|_| {
-            ctx.at(
-                &l.listen,
-                format!(
-                    "listener.listen: `{}` is not an address:port",
-                    l.listen.get_ref()
-                ),
-            )
-        })?;
-        let target_group = target_groups
-            .iter()
-            .position(|g| &g.name == l.target_group.get_ref())
-            .ok_or_else(|| {
-                ctx.at(
-                    &l.target_group,
-                    format!(
-                        "listener.target_group: no [target_group.{}] is defined",
-                        l.target_group.get_ref()
-                    ),
-                )
-            })?;
-        out.push(Listener {
-            name: l.name.get_ref().clone(),
-            listen,
-            target_group,
-        });
-    }
+    let names: Vec<String> = target_groups.iter().map(|g| g.name.clone()).collect();
+    let listeners = super::listener::validate(ctx, listeners, &names)?;
     Ok(BalancerConfig {
         target_groups,
-        listeners: out,
+        listeners,
     })
 }
 

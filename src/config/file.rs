@@ -1,9 +1,9 @@
 //! The configuration file as written (TOML), before validation. Only `config` sees these
 //! types; the rest of the program gets [`crate::config::Config`].
 
+use super::file_listener::FileListener;
 use super::file_pools::{
-    FileBinding, FileGeo, FileHealthCheck, FileLatency, FileListener, FilePool, FileRegion,
-    FileTargetGroup,
+    FileBinding, FileGeo, FileHealthCheck, FileLatency, FilePool, FileRegion, FileTargetGroup,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;

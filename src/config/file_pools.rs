@@ -256,15 +256,3 @@ pub struct FileTarget {
     #[serde(default = "default_weight")]
     pub weight: u32,
 }
-
-/// `[[listener]]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileListener {
-    /// Name (in logs).
-    pub name: Spanned<String>,
-    /// `address:port` to accept HTTP/1.1 on (port 0 picks one; the log names it).
-    pub listen: Spanned<String>,
-    /// Target group every request is forwarded to.
-    pub target_group: Spanned<String>,
-}

@@ -3,11 +3,14 @@
 
 mod balancer;
 mod file;
+mod file_listener;
 mod file_pools;
+mod listener;
 mod pools;
 mod validate;
 
-pub use balancer::{Algorithm, BalancerConfig, Listener, TargetGroup, target_spec};
+pub use balancer::{Algorithm, BalancerConfig, TargetGroup, target_spec};
+pub use listener::{Listener, Protocol, Timeouts, TlsFiles};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,

@@ -138,7 +138,8 @@ impl Ctx<'_> {
             + 1
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    /// `p` relative to the configuration file's directory.
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             p.to_path_buf()

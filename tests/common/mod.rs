@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod geodb;
+pub mod http;
 
 use hickory_proto::op::{Message, ResponseCode};
 use std::io::{BufRead, BufReader, Read, Write};
