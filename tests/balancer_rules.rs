@@ -208,3 +208,11 @@ fn a_reload_changes_rules_without_dropping_a_request_in_flight() {
     assert_eq!(slow.join().unwrap(), 200, "the in-flight request completed");
     assert_eq!(srv.logged_addr("listening listener=", "addr="), lb);
 }
+
+#[test]
+fn an_oversized_header_is_refused_with_431() {
+    let (_s, _srv, lb, _b) = start("");
+    let big = format!("X-Big: {}\r\n", "a".repeat(70_000));
+    let r = send(lb, &req("GET", "www.example.test", "/", &big));
+    assert_eq!(r.status, 431);
+}

@@ -121,7 +121,7 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(listener.timeouts.header)
-        .max_buf_size(listener.max_header_bytes);
+        .max_header_size(listener.max_header_bytes);
     async move {
         let service = hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
