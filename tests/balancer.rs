@@ -96,3 +96,49 @@ fn weighted_round_robin_three_to_one() {
     assert_eq!(counts.get("backend 0"), Some(&300), "{counts:?}");
     assert_eq!(counts.get("backend 1"), Some(&100), "{counts:?}");
 }
+
+#[test]
+fn killing_one_of_three_targets_under_load_fails_no_get() {
+    let b: Vec<Backend> = (0..3).map(Backend::start).collect();
+    let (_s, srv, lb) = start(&b, "");
+    srv.eventually("all three targets serve", || {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..6 {
+            seen.insert(get(lb).1);
+        }
+        seen.len() == 3
+    });
+    // Eight keep-alive clients, 300 GETs each; target 1 dies when a third is done.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut c = common::http::KeepAlive::new(lb);
+                let mut failures = Vec::new();
+                for _ in 0..300 {
+                    match c.get("/") {
+                        Ok((200, _)) => {}
+                        other => failures.push(format!("{other:?}")),
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                failures
+            })
+        })
+        .collect();
+    while done.load(std::sync::atomic::Ordering::Relaxed) < 800 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    b[1].kill();
+    let failures: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "2,400 GETs, one target killed"
+    );
+    srv.wait_log("endpoint down");
+}

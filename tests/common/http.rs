@@ -156,3 +156,70 @@ pub fn send(addr: SocketAddr, request: &str) -> Reply {
         body,
     }
 }
+
+/// A keep-alive HTTP/1.1 client on one connection (reconnects when the server closed it).
+pub struct KeepAlive {
+    addr: SocketAddr,
+    conn: Option<std::io::BufReader<TcpStream>>,
+}
+
+impl KeepAlive {
+    /// A client for `addr` (connects on first use).
+    pub fn new(addr: SocketAddr) -> KeepAlive {
+        KeepAlive { addr, conn: None }
+    }
+
+    /// GET `path`: (status, body), or the I/O error the request ended with.
+    pub fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
+        use std::io::BufRead;
+        if self.conn.is_none() {
+            let s = TcpStream::connect(self.addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            self.conn = Some(std::io::BufReader::new(s));
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: www.example.test\r\n\r\n");
+        let result = (|| {
+            conn.get_mut().write_all(request.as_bytes())?;
+            let mut line = String::new();
+            conn.read_line(&mut line)?;
+            let status = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+            let (mut length, mut close) = (0usize, false);
+            loop {
+                let mut h = String::new();
+                conn.read_line(&mut h)?;
+                let h = h.trim_end().to_ascii_lowercase();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some(v) = h.strip_prefix("content-length: ") {
+                    length = v.parse().unwrap_or(0);
+                }
+                close |= h == "connection: close";
+            }
+            let mut body = vec![0; length];
+            conn.read_exact(&mut body)?;
+            Ok((
+                status,
+                String::from_utf8_lossy(&body).trim().to_string(),
+                close,
+            ))
+        })();
+        match result {
+            Ok((status, body, close)) => {
+                if close {
+                    self.conn = None;
+                }
+                Ok((status, body))
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+}
