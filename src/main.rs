@@ -119,10 +119,16 @@ fn serve(
     let cfg = source.load()?;
     init_logging(Some(&cfg), log_format);
     let embedded = matches!(source, ConfigSource::Embedded);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        runtime.worker_threads(n.max(1));
-    }
+    // One thread: everything on this thread, without the work-stealing scheduler's overhead.
+    let mut runtime = match threads {
+        Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let running = app::start(source).await?;
