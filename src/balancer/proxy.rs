@@ -107,7 +107,14 @@ async fn handle(
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
         let health = state.health.load();
-        let Some(target) = groups.pick(group, &health, &tried, peer.ip()) else {
+        let key = groups.config().target_groups[group].hash_key.as_ref();
+        let key = key.and_then(|k| super::hash_value(k, &parts.headers));
+        let pick = super::Pick {
+            client: peer.ip(),
+            key,
+            tried: &tried,
+        };
+        let Some(target) = groups.pick(group, &health, &pick) else {
             break;
         };
         tried.push(target);

@@ -3,8 +3,8 @@
 
 use super::file_pools::{
     FileBinding, FileGeo, FileHealthCheck, FileLatency, FileListener, FilePool, FileRegion,
-    FileTargetGroup,
 };
+use super::file_target_group::FileTargetGroup;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;

@@ -4,10 +4,15 @@
 mod balancer;
 mod file;
 mod file_pools;
+mod file_target_group;
 mod pools;
+mod target_group;
 mod validate;
 
-pub use balancer::{Algorithm, BalancerConfig, Listener, TargetGroup, target_spec};
+pub use balancer::{
+    Algorithm, BalancerConfig, HashKey, Listener, Passive, Stickiness, StickyMode, TargetGroup,
+    target_spec,
+};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,
