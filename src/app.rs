@@ -96,7 +96,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let pools = Pools::new(config.pools.clone());
     log_binding_problems(&config, &catalog);
     let mut checker = Checker::new(shutdown.clone());
-    let groups = Groups::new(config.balancer.clone());
+    let groups = Groups::new(config.balancer.clone(), None);
     checker.reconcile(pools.probe_keys().into_iter().chain(groups.probe_keys()));
     // The first probe round runs before pools answer, so the first answers are not guesses.
     checker.first_round(first_round_limit(&config)).await;
@@ -293,7 +293,12 @@ impl Watched {
         let pools = Pools::new(self.config.pools.clone());
         pools.inherit(&self.state.pools.load());
         // Probes of surviving endpoints keep running with their state; removed ones stop.
-        let groups = Groups::new(self.config.balancer.clone());
+        // Targets keep their state (in flight, ejection, slow start); removed ones drain.
+        let previous = self.balancer.groups.load_full();
+        let groups = Groups::new(self.config.balancer.clone(), Some(&previous));
+        for draining in groups.removed_from(&previous) {
+            tokio::spawn(draining.run());
+        }
         self.checker
             .reconcile(pools.probe_keys().into_iter().chain(groups.probe_keys()));
         self.balancer.groups.store(Arc::new(groups));

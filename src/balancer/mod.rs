@@ -1,55 +1,98 @@
 //! The regional load balancer (AWS ALB style): HTTP/1.1 listeners forwarding to target
-//! groups of health-checked targets. [`Groups`] is the snapshot of target groups and their
-//! per-target counters; [`proxy`] runs the listeners.
+//! groups of health-checked targets. [`Groups`] is the snapshot of target groups; each
+//! target's state (requests in flight, passive ejection, response times, slow start,
+//! metrics) outlives the snapshot and carries over to the next one. [`proxy`] runs the
+//! listeners.
 
+mod algorithm;
+mod drain;
+mod group;
+mod hash;
 mod idle;
 pub mod listeners;
+mod metrics;
 pub mod proxy;
 pub mod rules;
+pub mod sticky;
+mod target;
+mod tracked;
 
-use crate::config::{Algorithm, BalancerConfig, TargetGroup, target_spec};
+pub use drain::Draining;
+pub use hash::hash_value;
+pub use target::{InFlight, Outcome};
+
+use crate::config::BalancerConfig;
 use crate::health::{HealthTable, ProbeKey};
+use group::GroupState;
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use tokio::time::Instant;
 
-/// Target groups with their rotation and in-flight counters.
-#[derive(Debug, Default)]
+/// What a pick knows about the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Pick<'a> {
+    /// The client's address (`source-ip-hash`, and `consistent-hash` without a key).
+    pub client: IpAddr,
+    /// The value of the group's hash key in this request ([`hash_value`]).
+    pub key: Option<&'a str>,
+    /// Targets already tried for this request (indices), not to be picked again.
+    pub tried: &'a [usize],
+}
+
+/// Target groups with their per-target state.
+#[derive(Debug)]
 pub struct Groups {
     config: BalancerConfig,
-    keys: Vec<Vec<Option<ProbeKey>>>,
-    /// Per group: the smooth weighted round-robin order of target indices.
-    schedules: Vec<Vec<usize>>,
-    turns: Vec<AtomicU64>,
-    in_flight: Vec<Vec<AtomicU32>>,
+    groups: Vec<GroupState>,
 }
 
 impl Groups {
-    /// Builds the snapshot.
-    pub fn new(config: BalancerConfig) -> Groups {
-        let keys = config.target_groups.iter().map(probe_keys_of).collect();
-        let schedules = config
+    /// Builds the snapshot; per-target state (counters, response times, ejection, slow-start
+    /// clock, in flight) is carried over from `previous` for targets with the same group
+    /// name and address.
+    pub fn new(config: BalancerConfig, previous: Option<&Groups>) -> Groups {
+        let groups = config
             .target_groups
             .iter()
-            .map(|g| smooth_schedule(&g.weights))
+            .map(|g| GroupState::new(g, previous.and_then(|p| p.group_named(&g.name))))
             .collect();
-        let turns = config
+        Groups { config, groups }
+    }
+
+    fn group_named(&self, name: &str) -> Option<&GroupState> {
+        let i = self
+            .config
             .target_groups
             .iter()
-            .map(|_| AtomicU64::new(0))
-            .collect();
-        let in_flight = config
-            .target_groups
-            .iter()
-            .map(|g| g.targets.iter().map(|_| AtomicU32::new(0)).collect())
-            .collect();
-        Groups {
-            config,
-            keys,
-            schedules,
-            turns,
-            in_flight,
+            .position(|g| g.name == name)?;
+        Some(&self.groups[i])
+    }
+
+    /// Targets of `previous` that are gone from this snapshot (deregistered), to drain for
+    /// their group's deregistration delay (this snapshot's, if the group is still here).
+    pub fn removed_from(&self, previous: &Groups) -> Vec<Draining> {
+        let mut out = Vec::new();
+        for (tg, g) in previous.config.target_groups.iter().zip(&previous.groups) {
+            let now = self
+                .config
+                .target_groups
+                .iter()
+                .position(|n| n.name == tg.name);
+            let delay = now.map_or(tg.deregistration_delay, |i| {
+                self.config.target_groups[i].deregistration_delay
+            });
+            for t in &g.targets {
+                let kept =
+                    now.is_some_and(|i| self.config.target_groups[i].targets.contains(&t.addr));
+                if !kept {
+                    out.push(Draining {
+                        state: t.clone(),
+                        delay,
+                    });
+                }
+            }
         }
+        out
     }
 
     /// The configuration.
@@ -59,227 +102,98 @@ impl Groups {
 
     /// Every probe the target groups need.
     pub fn probe_keys(&self) -> HashSet<ProbeKey> {
-        self.keys.iter().flatten().flatten().cloned().collect()
+        self.groups
+            .iter()
+            .flat_map(|g| g.keys.iter().flatten().cloned())
+            .collect()
     }
 
-    /// Picks a ready target of `group` that is not in `tried`, by the group's algorithm, for a
-    /// request from `client`.
-    pub fn pick(
-        &self,
-        group: usize,
-        health: &HealthTable,
-        tried: &[usize],
-        client: IpAddr,
-    ) -> Option<usize> {
-        let g = &self.config.target_groups[group];
-        let ready: Vec<usize> = (0..g.targets.len())
-            .filter(|i| !tried.contains(i))
-            .filter(|&i| {
-                self.keys[group][i]
-                    .as_ref()
-                    .is_none_or(|k| health.is_ready(k))
-            })
-            .collect();
-        if ready.is_empty() {
+    /// Picks a target of `group` for a request by the group's algorithm: ready by health,
+    /// not ejected (unless every ready one is), not tried, admitted by slow start.
+    pub fn pick(&self, group: usize, health: &HealthTable, req: &Pick<'_>) -> Option<usize> {
+        let tg = &self.config.target_groups[group];
+        let g = &self.groups[group];
+        let now = Instant::now();
+        let ready = g.ready(health);
+        g.observe(&ready, !tg.slow_start.is_zero(), now);
+        let candidates = g.candidates(&ready, req.tried, now);
+        if candidates.is_empty() {
             return None;
         }
-        let turn = self.turns[group].fetch_add(1, Ordering::Relaxed);
-        let start = (turn % ready.len() as u64) as usize;
-        let rotated = ready.iter().cycle().skip(start).take(ready.len()).copied();
-        Some(match g.algorithm {
-            Algorithm::RoundRobin => ready[start],
-            Algorithm::LeastOutstanding => rotated
-                .min_by_key(|&i| self.in_flight[group][i].load(Ordering::Relaxed))
-                .expect("ready is not empty"),
-            Algorithm::WeightedRoundRobin => {
-                let schedule = &self.schedules[group];
-                let at = (turn % schedule.len().max(1) as u64) as usize;
-                let next = schedule
-                    .iter()
-                    .cycle()
-                    .skip(at)
-                    .take(schedule.len())
-                    .find(|i| ready.contains(i));
-                // Only weight-0 targets are ready: they take the traffic rather than none.
-                next.copied().unwrap_or(ready[start])
-            }
-            Algorithm::SourceIpHash => *ready
-                .iter()
-                .max_by_key(|&&i| rendezvous(client, g.targets[i]))
-                .expect("ready is not empty"),
-        })
+        // Slow start: a ramping target is left out of this pick unless admitted with the
+        // probability of its current share, or unless nothing else is left.
+        let admitted: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&i| g.admits(i, tg.slow_start, now))
+            .collect();
+        let c = if admitted.is_empty() {
+            &candidates
+        } else {
+            &admitted
+        };
+        Some(algorithm::choose(tg, g, c, req, now))
     }
 
-    /// Counts a request in flight to a target until the guard drops.
-    pub fn begin(&self, group: usize, target: usize) -> InFlight<'_> {
-        let counter = &self.in_flight[group][target];
-        counter.fetch_add(1, Ordering::Relaxed);
-        InFlight { counter }
+    /// Ready by health and not ejected: may a sticky client keep this target?
+    pub fn available(&self, group: usize, target: usize, health: &HealthTable) -> bool {
+        let g = &self.groups[group];
+        let ready = g.keys[target].as_ref().is_none_or(|k| health.is_ready(k));
+        ready && !g.targets[target].is_ejected(Instant::now())
     }
-}
 
-/// A request in flight (see [`Groups::begin`]).
-pub struct InFlight<'a> {
-    counter: &'a AtomicU32,
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::Relaxed);
+    /// Counts a request or connection in flight to a target until the guard is finished or
+    /// dropped. The guard holds the target's state: it survives a reload.
+    pub fn begin(&self, group: usize, target: usize) -> InFlight {
+        self.groups[group].targets[target].begin()
     }
-}
 
-/// Smooth weighted round robin (as nginx): each step every target gains its weight, the
-/// richest is chosen and pays the total. Weights are scaled down to keep the cycle short.
-fn smooth_schedule(weights: &[u32]) -> Vec<usize> {
-    let max = weights.iter().copied().max().unwrap_or(0).max(1);
-    let scale = max.div_ceil(1000);
-    let w: Vec<i64> = weights
-        .iter()
-        .map(|&x| i64::from(x.div_ceil(scale)))
-        .collect();
-    let total: i64 = w.iter().sum();
-    let mut current = vec![0i64; w.len()];
-    let mut out = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        for (c, x) in current.iter_mut().zip(&w) {
-            *c += x;
-        }
-        let best = (0..w.len())
-            .filter(|&i| w[i] > 0)
-            .max_by_key(|&i| (current[i], std::cmp::Reverse(i)));
-        let Some(best) = best else { break };
-        current[best] -= total;
-        out.push(best);
+    /// Prometheus text exposition of every target group and target: requests by class,
+    /// response-time histogram, in flight, ejections.
+    pub fn render_metrics(&self, out: &mut String) {
+        let targets = self
+            .groups
+            .iter()
+            .flat_map(|g| g.targets.iter().map(|t| &**t));
+        metrics::render(out, targets);
     }
-    out
-}
-
-/// Highest-random-weight score of a (client, target) pair: removing a target moves only the
-/// clients that were on it.
-fn rendezvous(client: IpAddr, target: std::net::SocketAddr) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (client, target).hash(&mut h);
-    crate::pool::select::mix(h.finish())
-}
-
-fn probe_keys_of(g: &TargetGroup) -> Vec<Option<ProbeKey>> {
-    g.targets
-        .iter()
-        .map(|t| {
-            g.check.as_ref().map(|c| ProbeKey {
-                addr: t.ip(),
-                spec: target_spec(c, *t),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    //! Target groups for the unit tests: no health check (every target ready), targets on
+    //! 127.0.0.1:9000 and up.
 
-    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+    use crate::config::{Algorithm, BalancerConfig, HashKey, Passive, TargetGroup};
+    use std::time::Duration;
 
-    fn groups(algorithm: Algorithm, n: u16) -> Groups {
-        weighted(algorithm, &vec![1; n as usize])
-    }
-
-    fn weighted(algorithm: Algorithm, weights: &[u32]) -> Groups {
-        let targets = (0..weights.len())
-            .map(|i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap())
-            .collect();
-        let g = TargetGroup {
+    /// Group `g` with one target per weight.
+    pub(crate) fn group(algorithm: Algorithm, weights: &[u32]) -> TargetGroup {
+        TargetGroup {
             name: "g".into(),
             algorithm,
+            hash_key: (algorithm == Algorithm::ConsistentHash)
+                .then(|| HashKey::Header("x-user".into())),
             check: None,
-            targets,
+            targets: (0..weights.len())
+                .map(|i| format!("127.0.0.1:{}", 9000 + i).parse().unwrap())
+                .collect(),
             weights: weights.to_vec(),
-        };
-        Groups::new(BalancerConfig {
-            target_groups: vec![g],
-            listeners: Vec::new(),
-        })
-    }
-
-    #[test]
-    fn round_robin_takes_turns_and_skips_tried_targets() {
-        let g = groups(Algorithm::RoundRobin, 3);
-        let health = HealthTable::default();
-        let picks: Vec<usize> = (0..6)
-            .map(|_| g.pick(0, &health, &[], CLIENT).unwrap())
-            .collect();
-        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
-        assert_ne!(g.pick(0, &health, &[0], CLIENT), Some(0));
-        assert_eq!(g.pick(0, &health, &[0, 1, 2], CLIENT), None);
-    }
-
-    #[test]
-    fn least_outstanding_avoids_busy_targets() {
-        let g = groups(Algorithm::LeastOutstanding, 3);
-        let health = HealthTable::default();
-        let _a = g.begin(0, 0);
-        let _b = g.begin(0, 0);
-        let _c = g.begin(0, 1);
-        for _ in 0..5 {
-            assert_eq!(g.pick(0, &health, &[], CLIENT), Some(2));
+            slow_start: Duration::ZERO,
+            deregistration_delay: Duration::from_secs(30),
+            passive: Passive {
+                failures: 5,
+                ejection: Duration::from_secs(30),
+            },
+            stickiness: None,
         }
-        drop(_a);
-        drop(_b);
-        let picks: HashSet<usize> = (0..6)
-            .map(|_| g.pick(0, &health, &[], CLIENT).unwrap())
-            .collect();
-        assert_eq!(
-            picks,
-            HashSet::from([0, 2]),
-            "target 1 still has one in flight"
-        );
     }
 
-    #[test]
-    fn weighted_round_robin_is_smooth_and_proportional() {
-        let g = weighted(Algorithm::WeightedRoundRobin, &[5, 1, 1, 0]);
-        let health = HealthTable::default();
-        let picks: Vec<usize> = (0..7)
-            .map(|_| g.pick(0, &health, &[], CLIENT).unwrap())
-            .collect();
-        assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 5);
-        assert!(!picks.contains(&3), "weight 0 gets nothing");
-        assert!(
-            picks.windows(3).all(|w| w != [0, 0, 0]),
-            "interleaved, not bunched: {picks:?}"
-        );
-        assert_eq!(
-            g.pick(0, &health, &[0, 1, 2], CLIENT),
-            Some(3),
-            "weight 0 rather than nothing"
-        );
-    }
-
-    #[test]
-    fn source_ip_hash_is_stable_and_moves_only_the_lost_share() {
-        let g = groups(Algorithm::SourceIpHash, 4);
-        let health = HealthTable::default();
-        let clients: Vec<IpAddr> = (0..200u8).map(|i| IpAddr::from([10, 0, 0, i])).collect();
-        let before: Vec<usize> = clients
-            .iter()
-            .map(|&c| g.pick(0, &health, &[], c).unwrap())
-            .collect();
-        let again: Vec<usize> = clients
-            .iter()
-            .map(|&c| g.pick(0, &health, &[], c).unwrap())
-            .collect();
-        assert_eq!(before, again);
-        let spread: HashSet<usize> = before.iter().copied().collect();
-        assert_eq!(spread.len(), 4);
-        // Without target 2, only its clients move.
-        let after: Vec<usize> = clients
-            .iter()
-            .map(|&c| g.pick(0, &health, &[2], c).unwrap())
-            .collect();
-        for (b, a) in before.iter().zip(&after) {
-            assert!(*b == 2 || a == b);
+    /// A configuration of that group.
+    pub(crate) fn config(algorithm: Algorithm, weights: &[u32]) -> BalancerConfig {
+        BalancerConfig {
+            target_groups: vec![group(algorithm, weights)],
+            listeners: Vec::new(),
         }
     }
 }

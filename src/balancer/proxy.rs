@@ -5,9 +5,11 @@
 //! the next one tried (the request has not reached it), and so is one that resets an
 //! idempotent request; no ready target gives 503, a failed target 502, a slow one 504.
 
-use super::Groups;
 use super::idle::IdleIo;
 use super::rules::{Action, FixedResponse, RequestView, route};
+use super::sticky;
+use super::tracked::Tracked;
+use super::{Groups, Outcome, Pick};
 use crate::config::{Listener, Protocol};
 use crate::health::HealthTable;
 use arc_swap::ArcSwap;
@@ -25,6 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Largest request body forwarded (bodies are buffered so a request can be retried).
@@ -32,7 +35,7 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Targets tried per request when connecting fails.
 pub const MAX_ATTEMPTS: usize = 3;
 
-type Body = Either<Incoming, Full<Bytes>>;
+type Body = Either<Tracked, Full<Bytes>>;
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// What every listener shares.
@@ -178,10 +181,31 @@ async fn handle(
         }
         Action::Forward(split) => {
             let turn = state.turns.fetch_add(1, Ordering::Relaxed);
-            let group = weighted_choice(split, turn);
+            // Group-level stickiness: a client with a cookie for one of the groups stays there.
+            let health = state.health.load();
+            let group = sticky_group(split, &groups, req.headers(), &health)
+                .unwrap_or_else(|| weighted_choice(split, turn));
             forward(req, peer, site, state, &groups, group, listener).await
         }
     }
+}
+
+/// The group of `split` whose sticky cookie the request carries, for an available target.
+fn sticky_group(
+    split: &[(usize, u32)],
+    groups: &Groups,
+    headers: &hyper::HeaderMap,
+    health: &HealthTable,
+) -> Option<usize> {
+    if split.len() < 2 {
+        return None;
+    }
+    split.iter().map(|(g, _)| *g).find(|&g| {
+        let tg = &groups.config().target_groups[g];
+        tg.stickiness.is_some()
+            && sticky::sticky_target(headers, &tg.name, &tg.targets)
+                .is_some_and(|t| groups.available(g, t, health))
+    })
 }
 
 /// The `turn`-th pick of a weighted list, spread evenly over the cycle of total weight.
@@ -224,30 +248,73 @@ async fn forward(
         Bytes::new()
     };
     forwarded_headers(&mut parts.headers, peer, site);
+    let tg = &groups.config().target_groups[group];
+    let health = state.health.load();
+    // A sticky client goes back to its target while that target is available.
+    let mut sticky = tg
+        .stickiness
+        .as_ref()
+        .and_then(|_| sticky::sticky_target(&parts.headers, &tg.name, &tg.targets))
+        .filter(|&t| groups.available(group, t, &health));
+    let key = tg.hash_key.as_ref();
+    let key = key.and_then(|k| super::hash_value(k, &parts.headers));
     let mut tried = Vec::new();
     while tried.len() < MAX_ATTEMPTS {
         let health = state.health.load();
-        let Some(target) = groups.pick(group, &health, &tried, peer.ip()) else {
+        let pick = Pick {
+            client: peer.ip(),
+            key,
+            tried: &tried,
+        };
+        let Some(target) = sticky.take().or_else(|| groups.pick(group, &health, &pick)) else {
             break;
         };
         tried.push(target);
-        let addr = groups.config().target_groups[group].targets[target];
+        let addr = tg.targets[target];
         let mut up = Request::from_parts(parts.clone(), Full::new(body.clone()));
         *up.uri_mut() = upstream_uri(addr, &parts.uri);
-        let _in_flight = groups.begin(group, target);
-        let sent = tokio::time::timeout(listener.timeouts.target, site.client.request(up));
-        match sent.await {
-            Ok(Ok(resp)) => return resp.map(Either::Left),
+        let in_flight = groups.begin(group, target);
+        let started = Instant::now();
+        let sent = tokio::select! {
+            r = tokio::time::timeout(listener.timeouts.target, site.client.request(up)) => r,
+            () = in_flight.cancelled() => {
+                in_flight.finish(Outcome::Failed { elapsed: started.elapsed() });
+                return plain(StatusCode::SERVICE_UNAVAILABLE, "target deregistered\n");
+            }
+        };
+        match sent {
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                let mut resp =
+                    resp.map(|b| Either::Left(Tracked::new(b, in_flight, status, started)));
+                if let Some(s) = &tg.stickiness {
+                    sticky::set_cookie(resp.headers_mut(), s, &tg.name, addr);
+                }
+                return resp;
+            }
             Err(_) => {
+                in_flight.finish(Outcome::Failed {
+                    elapsed: started.elapsed(),
+                });
                 tracing::warn!(%addr, "target did not answer within the target timeout");
                 return plain(StatusCode::GATEWAY_TIMEOUT, "target timed out\n");
             }
             // The request never reached this target, or repeating it is harmless (an
             // idempotent method on a connection the target reset): another target may take it.
             Ok(Err(e)) if e.is_connect() || parts.method.is_idempotent() => {
+                in_flight.finish(if e.is_connect() {
+                    Outcome::ConnectFailed
+                } else {
+                    Outcome::Failed {
+                        elapsed: started.elapsed(),
+                    }
+                });
                 tracing::debug!(%addr, "target unreachable, trying another: {e}");
             }
             Ok(Err(e)) => {
+                in_flight.finish(Outcome::Failed {
+                    elapsed: started.elapsed(),
+                });
                 tracing::warn!(%addr, "target failed: {e}");
                 return plain(StatusCode::BAD_GATEWAY, "target failed\n");
             }
@@ -271,9 +338,8 @@ fn has_body(headers: &hyper::HeaderMap) -> bool {
 /// `GET <health_path>`: 200 while a target group of the default action has a ready target.
 fn health(listener: &Listener, groups: &Groups, health: &HealthTable) -> Response<Body> {
     let ready = listener.default_groups().into_iter().any(|g| {
-        groups
-            .pick(g, health, &[], std::net::Ipv4Addr::UNSPECIFIED.into())
-            .is_some()
+        let targets = groups.config().target_groups[g].targets.len();
+        (0..targets).any(|t| groups.available(g, t, health))
     });
     if ready {
         plain(StatusCode::OK, "ready\n")

@@ -107,7 +107,11 @@ mod tests {
         let mut req = HeaderMap::new();
         req.insert(COOKIE, format!("other=1; {pair}").parse().unwrap());
         assert_eq!(sticky_target(&req, "web", &t), Some(2));
-        assert_eq!(sticky_target(&req, "api", &t), None, "another group's cookie");
+        assert_eq!(
+            sticky_target(&req, "api", &t),
+            None,
+            "another group's cookie"
+        );
         assert_eq!(sticky_target(&HeaderMap::new(), "web", &t), None);
     }
 
@@ -120,7 +124,10 @@ mod tests {
         };
         let mut plain = HeaderMap::new();
         set_cookie(&mut plain, &s, "web", t[0]);
-        assert!(plain.get(SET_COOKIE).is_none(), "no app cookie, no balancer cookie");
+        assert!(
+            plain.get(SET_COOKIE).is_none(),
+            "no app cookie, no balancer cookie"
+        );
         let mut with_app = HeaderMap::new();
         with_app.insert(SET_COOKIE, "SESSIONID=abc; Path=/".parse().unwrap());
         set_cookie(&mut with_app, &s, "web", t[0]);

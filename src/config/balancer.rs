@@ -2,14 +2,15 @@
 
 use super::ConfigError;
 use super::file_listener::FileListener;
-use super::file_pools::FileTargetGroup;
+use super::file_target_group::FileTargetGroup;
 use super::listener::Listener;
-use super::pools::{TRAFFIC_PORT, check_named};
+use super::pools::TRAFFIC_PORT;
 use super::validate::Ctx;
 use crate::health::CheckSpec;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How a target group picks a target for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +21,53 @@ pub enum Algorithm {
     LeastOutstanding,
     /// Ready targets in turn, each as often as its weight, interleaved (smooth, as nginx).
     WeightedRoundRobin,
+    /// The lowest requests in flight per unit of weight (ties: by weight, interleaved).
+    WeightedLeastConnections,
     /// The same client address goes to the same target while it is ready (rendezvous hash).
     SourceIpHash,
+    /// The same hash key (a header or cookie) goes to the same target while it is ready;
+    /// requests without the key hash on the client address.
+    ConsistentHash,
+    /// Two distinct random ready targets; the one with fewer requests in flight.
+    PowerOfTwo,
+    /// The lowest recent response time times requests in flight; unmeasured targets first.
+    FastestResponse,
+}
+
+/// What `consistent-hash` hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// A request header (name in lowercase).
+    Header(String),
+    /// A cookie of the `cookie` header.
+    Cookie(String),
+}
+
+/// Passive failure ejection (outlier detection) of a target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Passive {
+    /// Consecutive connect failures or 5xx responses that eject a target (0: off).
+    pub failures: u32,
+    /// First ejection time; doubles per consecutive ejection, capped at ten times this.
+    pub ejection: Duration,
+}
+
+/// Which cookie keeps a client on its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyMode {
+    /// A cookie the balancer sets.
+    LbCookie,
+    /// The application's cookie of this name.
+    AppCookie(String),
+}
+
+/// Sticky sessions of a target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stickiness {
+    /// Which cookie.
+    pub mode: StickyMode,
+    /// How long a client stays with its target.
+    pub duration: Duration,
 }
 
 /// A set of targets requests are forwarded to (AWS ELB target group).
@@ -31,12 +77,22 @@ pub struct TargetGroup {
     pub name: String,
     /// Target choice.
     pub algorithm: Algorithm,
+    /// What `consistent-hash` hashes (`None` for every other algorithm).
+    pub hash_key: Option<HashKey>,
     /// Health check; its port is each target's own port unless it names one.
     pub check: Option<Arc<CheckSpec>>,
     /// Targets (`address:port`).
     pub targets: Vec<SocketAddr>,
-    /// Weight per target (`weighted-round-robin`).
+    /// Weight per target (the weighted algorithms).
     pub weights: Vec<u32>,
+    /// Ramp-up time of a target that becomes ready (zero: off).
+    pub slow_start: Duration,
+    /// Draining time of a removed target.
+    pub deregistration_delay: Duration,
+    /// Passive failure ejection.
+    pub passive: Passive,
+    /// Sticky sessions.
+    pub stickiness: Option<Stickiness>,
 }
 
 /// The balancer part of the configuration.
@@ -57,55 +113,7 @@ pub fn validate(
 ) -> Result<BalancerConfig, ConfigError> {
     let mut target_groups = Vec::new();
     for (name, g) in groups {
-        let key = |k: &str| format!("target_group.{name}.{k}");
-        let algorithm = ctx.choose(
-            &key("algorithm"),
-            &g.algorithm,
-            &[
-                ("round-robin", Algorithm::RoundRobin),
-                ("weighted-round-robin", Algorithm::WeightedRoundRobin),
-                ("least-outstanding", Algorithm::LeastOutstanding),
-                ("source-ip-hash", Algorithm::SourceIpHash),
-            ],
-        )?;
-        let check = check_named(ctx, &key("health_check"), g.health_check.as_ref(), checks)?;
-        let mut targets = Vec::new();
-        let weights: Vec<u32> = g.targets.iter().map(|t| t.weight).collect();
-        for t in &g.targets {
-            let addr: SocketAddr = t.address.get_ref().parse().map_err(|_| {
-                ctx.at(
-                    &t.address,
-                    format!(
-                        "{}: `{}` is not an address:port",
-                        key("targets"),
-                        t.address.get_ref()
-                    ),
-                )
-            })?;
-            targets.push(addr);
-        }
-        if targets.is_empty() {
-            return Err(ctx.at(
-                &g.algorithm,
-                format!(
-                    "{}: a target group needs at least one target",
-                    key("targets")
-                ),
-            ));
-        }
-        if algorithm == Algorithm::WeightedRoundRobin && weights.iter().all(|&w| w == 0) {
-            return Err(ctx.at(
-                &g.algorithm,
-                format!("{}: every target has weight 0", key("targets")),
-            ));
-        }
-        target_groups.push(TargetGroup {
-            name: name.clone(),
-            algorithm,
-            check,
-            targets,
-            weights,
-        });
+        target_groups.push(super::target_group::validate(ctx, name, g, checks)?);
     }
     let names: Vec<String> = target_groups.iter().map(|g| g.name.clone()).collect();
     let listeners = super::listener::validate(ctx, listeners, &names)?;

@@ -2,9 +2,8 @@
 //! types; the rest of the program gets [`crate::config::Config`].
 
 use super::file_listener::FileListener;
-use super::file_pools::{
-    FileBinding, FileGeo, FileHealthCheck, FileLatency, FilePool, FileRegion, FileTargetGroup,
-};
+use super::file_pools::{FileBinding, FileGeo, FileHealthCheck, FileLatency, FilePool, FileRegion};
+use super::file_target_group::FileTargetGroup;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;

@@ -231,28 +231,3 @@ fn default_min_ttl() -> Spanned<String> {
 fn default_when_all_down() -> Spanned<String> {
     spanned("fail-open".into())
 }
-
-/// `[target_group.NAME]`
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileTargetGroup {
-    /// `round-robin`, `weighted-round-robin`, `least-outstanding` or `source-ip-hash`.
-    #[serde(default = "default_policy")]
-    pub algorithm: Spanned<String>,
-    /// Name of a `[health_check.NAME]` (its port defaults to each target's port).
-    #[serde(default)]
-    pub health_check: Option<Spanned<String>>,
-    /// The targets.
-    pub targets: Vec<FileTarget>,
-}
-
-/// One entry of `targets = [...]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileTarget {
-    /// `address:port`.
-    pub address: Spanned<String>,
-    /// Share of requests for `weighted-round-robin` (0 = none).
-    #[serde(default = "default_weight")]
-    pub weight: u32,
-}

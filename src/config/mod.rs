@@ -5,11 +5,15 @@ mod balancer;
 mod file;
 mod file_listener;
 mod file_pools;
+mod file_target_group;
 mod listener;
 mod pools;
+mod target_group;
 mod validate;
 
-pub use balancer::{Algorithm, BalancerConfig, TargetGroup, target_spec};
+pub use balancer::{
+    Algorithm, BalancerConfig, HashKey, Passive, Stickiness, StickyMode, TargetGroup, target_spec,
+};
 pub use listener::{Listener, Protocol, Timeouts, TlsFiles};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,

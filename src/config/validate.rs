@@ -61,7 +61,7 @@ impl FromStr for Network {
     }
 }
 
-/// Parses `500ms`, `10s`, `5m`, `1h` (a bare number is seconds).
+/// Parses `500ms`, `10s`, `5m`, `1h`, `1d` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -76,9 +76,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86400.0,
         other => {
             return Err(format!(
-                "unknown duration unit `{other}` in `{s}` (use ms, s, m or h)"
+                "unknown duration unit `{other}` in `{s}` (use ms, s, m, h or d)"
             ));
         }
     };
@@ -327,5 +328,6 @@ mod tests {
         assert!(all.contains("2001:db8::1".parse().unwrap()));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
     }
 }
