@@ -16,6 +16,8 @@ pub mod rules;
 pub mod sticky;
 mod target;
 mod tracked;
+pub mod tcp;
+pub mod tls;
 
 pub use drain::Draining;
 pub use hash::hash_value;

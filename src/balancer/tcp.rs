@@ -1,0 +1,246 @@
+//! TCP (L4) listeners, in the style of an AWS Network Load Balancer: each accepted connection
+//! is paired with a connection to a target chosen by a [`Chooser`] and bytes are copied both
+//! ways until both sides have finished, one fails, or the pair has been idle too long.
+//!
+//! A target that refuses the connection or does not answer within the connect timeout is
+//! skipped and another one tried (up to [`MAX_ATTEMPTS`]); the client has sent nothing that
+//! was lost, so this is always safe. With no target left the client connection is closed.
+//! A half-close (FIN) is passed on, so a client may shut down its write side and still read
+//! the target's answer.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Targets tried per connection when connecting fails or times out.
+pub const MAX_ATTEMPTS: usize = 3;
+/// Default idle timeout: a pair with no byte moving either way for this long is closed
+/// (NLB's fixed TCP idle timeout).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(350);
+/// Default time allowed to connect to one target (NLB's target connect timeout).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes read per copy step in each direction.
+const BUFFER: usize = 16 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Chooses a target for a new connection: returns its address and a guard kept for the
+/// connection's life (e.g. the in-flight counter), or None when no target is ready.
+pub trait Chooser: Send + Sync + 'static {
+    /// Kept while the connection to the chosen target lasts; dropped when it ends.
+    type Guard: Send + 'static;
+
+    /// A ready target for a connection from `client` that is not in `tried`, or None.
+    fn choose(&self, client: SocketAddr, tried: &[SocketAddr])
+    -> Option<(SocketAddr, Self::Guard)>;
+
+    /// Told how a connection attempt/connection ended (connect failure → another target is
+    /// tried). The default just drops the guard.
+    fn connect_failed(&self, guard: Self::Guard) {
+        drop(guard)
+    }
+}
+
+/// Timeouts of a TCP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpTimeouts {
+    /// Time allowed to connect to one target before the next is tried.
+    pub connect: Duration,
+    /// A pair with no byte moving either way for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for TcpTimeouts {
+    fn default() -> TcpTimeouts {
+        TcpTimeouts {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            idle: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Accepts connections for listener `name` until `shutdown`, forwarding each to a target
+/// from `chooser`. Open connections are closed at shutdown too.
+pub async fn run_tcp_listener<C: Chooser>(
+    listener: TcpListener,
+    name: String,
+    chooser: Arc<C>,
+    timeouts: TcpTimeouts,
+    shutdown: CancellationToken,
+) {
+    let name: Arc<str> = name.into();
+    loop {
+        let (client, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(listener = %name, "accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let (name, chooser, stop) = (name.clone(), chooser.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = serve(client, peer, &name, &*chooser, timeouts) => {},
+                () = stop.cancelled() => {},
+            }
+        });
+    }
+}
+
+/// One client connection: connect to a target, then copy until done.
+async fn serve<C: Chooser>(
+    client: TcpStream,
+    peer: SocketAddr,
+    name: &str,
+    chooser: &C,
+    timeouts: TcpTimeouts,
+) {
+    let Some((target, addr, _guard)) = connect(chooser, peer, name, timeouts.connect).await else {
+        // Dropping the client stream closes it: the client reads EOF.
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = target.set_nodelay(true);
+    let started = Instant::now();
+    let outcome = pipe(client, target, timeouts.idle).await;
+    let secs = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(Ended::Done { up, down }) => {
+            tracing::debug!(listener = name, client = %peer, target = %addr, up, down, secs, "tcp connection closed")
+        }
+        Ok(Ended::Idle) => {
+            tracing::debug!(listener = name, client = %peer, target = %addr, secs, "tcp connection idle, closed")
+        }
+        Err(e) => {
+            tracing::debug!(listener = name, client = %peer, target = %addr, secs, "tcp connection failed: {e}")
+        }
+    }
+}
+
+/// Connects to up to [`MAX_ATTEMPTS`] targets in turn; the first that answers wins.
+async fn connect<C: Chooser>(
+    chooser: &C,
+    peer: SocketAddr,
+    name: &str,
+    timeout: Duration,
+) -> Option<(TcpStream, SocketAddr, C::Guard)> {
+    let mut tried = Vec::with_capacity(MAX_ATTEMPTS);
+    while tried.len() < MAX_ATTEMPTS {
+        let Some((addr, guard)) = chooser.choose(peer, &tried) else {
+            break;
+        };
+        tried.push(addr);
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Some((stream, addr, guard)),
+            Ok(Err(e)) => {
+                tracing::debug!(listener = name, target = %addr, "target unreachable, trying another: {e}");
+            }
+            Err(_) => {
+                tracing::debug!(listener = name, target = %addr, "target connect timed out, trying another");
+            }
+        }
+        chooser.connect_failed(guard);
+    }
+    if tried.is_empty() {
+        tracing::warn!(listener = name, client = %peer, "no ready target, connection closed");
+    } else {
+        tracing::warn!(listener = name, client = %peer, ?tried, "no target could be reached, connection closed");
+    }
+    None
+}
+
+/// How a pair ended without an I/O error.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// Both directions reached EOF; bytes copied client → target and target → client.
+    Done { up: u64, down: u64 },
+    /// Nothing moved for the idle timeout.
+    Idle,
+}
+
+/// Copies both ways. EOF on one side is passed on as a half-close and the other direction
+/// goes on; an error in either direction ends both. The sockets close when this returns.
+async fn pipe(client: TcpStream, target: TcpStream, idle: Duration) -> io::Result<Ended> {
+    let (client_rd, client_wr) = client.into_split();
+    let (target_rd, target_wr) = target.into_split();
+    let activity = Activity::new();
+    let copy = async {
+        tokio::try_join!(
+            one_way(client_rd, target_wr, &activity),
+            one_way(target_rd, client_wr, &activity),
+        )
+    };
+    tokio::select! {
+        r = copy => r.map(|(up, down)| Ended::Done { up, down }),
+        () = activity.idle_for(idle) => Ok(Ended::Idle),
+    }
+}
+
+/// Copies `from` into `to` until EOF, then shuts down `to`'s write side.
+async fn one_way(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    activity: &Activity,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUFFER];
+    let mut total = 0u64;
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            to.shutdown().await?;
+            return Ok(total);
+        }
+        activity.touch();
+        to.write_all(&buf[..n]).await?;
+        activity.touch();
+        total += n as u64;
+    }
+}
+
+/// When a byte last moved in either direction, shared by the two copy loops of a pair.
+/// Kept as nanoseconds since the pair started so both loops can update it without a lock;
+/// uses tokio's clock so tests can run it in paused time.
+struct Activity {
+    start: Instant,
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let nanos = self.start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.last.store(nanos, Ordering::Relaxed);
+    }
+
+    /// Completes once nothing has moved for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let last = self.start + Duration::from_nanos(self.last.load(Ordering::Relaxed));
+            let deadline = last + idle;
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
