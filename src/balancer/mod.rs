@@ -3,6 +3,8 @@
 //! per-target counters; [`proxy`] runs the listeners.
 
 pub mod proxy;
+pub mod report;
+pub mod rtt;
 
 use crate::config::{Algorithm, BalancerConfig, TargetGroup, target_spec};
 use crate::health::{HealthTable, ProbeKey};

@@ -32,6 +32,8 @@ pub struct BalancerState {
     pub groups: ArcSwap<Groups>,
     /// Target health (written by the health checker).
     pub health: Arc<ArcSwap<HealthTable>>,
+    /// Handshake round-trip times of client connections (for latency steering).
+    pub rtt: Arc<super::rtt::RttBook>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -42,6 +44,7 @@ impl BalancerState {
         BalancerState {
             groups: ArcSwap::from_pointee(groups),
             health,
+            rtt: Arc::default(),
             client,
         }
     }
@@ -61,6 +64,7 @@ pub async fn run_listener(
             r = listener.accept() => match r { Ok(v) => v, Err(_) => continue },
             () = shutdown.cancelled() => return,
         };
+        state.rtt.sample(&stream, peer.ip());
         let (state, name, stop) = (state.clone(), name.clone(), shutdown.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {

@@ -1,12 +1,14 @@
 //! Configuration: TOML text -> `file` structs (serde, unknown keys rejected) ->
 //! `validate` -> the domain types below. Every error names `file:line`.
 
+mod admin;
 mod balancer;
 mod file;
 mod file_pools;
 mod pools;
 mod validate;
 
+pub use admin::{AdminConfig, LatencyReportConfig};
 pub use balancer::{Algorithm, BalancerConfig, Listener, TargetGroup, target_spec};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
@@ -52,6 +54,10 @@ pub struct Config {
     pub pools: PoolsConfig,
     /// Target groups and listeners of the load balancer.
     pub balancer: BalancerConfig,
+    /// The admin HTTP server (`None`: not started).
+    pub admin: Option<AdminConfig>,
+    /// Where the balancer reports measured client round-trip times (`None`: nowhere).
+    pub latency_report: Option<LatencyReportConfig>,
 }
 
 /// `[dns]`
