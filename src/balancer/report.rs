@@ -39,7 +39,7 @@ pub enum ReportError {
         reason: String,
     },
     /// No answer within the report interval.
-    #[error("{url}: no answer within {0:?}", .timeout)]
+    #[error("{url}: no answer within {timeout:?}")]
     Timeout {
         /// Where the report went.
         url: String,
@@ -71,7 +71,7 @@ impl Reporter {
         let every = self.config.interval;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_failure: Option<String> = None;
+        let mut outcomes = Outcomes::default();
         loop {
             tokio::select! {
                 _ = tick.tick() => {},
@@ -82,20 +82,14 @@ impl Reporter {
                 () = shutdown.cancelled() => return,
             };
             let url = self.config.url.to_string();
-            match result {
-                Ok(0) => {}
-                Ok(networks) => {
-                    if last_failure.take().is_some() {
-                        tracing::info!(%url, networks, "latency reports are accepted again");
-                    }
-                    tracing::debug!(%url, networks, "latency report sent");
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    if last_failure.as_deref() != Some(text.as_str()) {
-                        tracing::warn!("latency report failed: {text}; retrying every {every:?}");
-                    }
-                    last_failure = Some(text);
+            if let Ok(networks @ 1..) = result {
+                tracing::debug!(%url, networks, "latency report sent");
+            }
+            match outcomes.note(result.map_err(|e| e.to_string())) {
+                Note::Quiet => {}
+                Note::Recovered => tracing::info!(%url, "latency reports are accepted again"),
+                Note::Failed(e) => {
+                    tracing::warn!("latency report failed: {e}; retrying every {every:?}")
                 }
             }
         }
@@ -152,6 +146,38 @@ impl Reporter {
                 url: url.clone(),
                 timeout,
             }))
+    }
+}
+
+/// What a report's outcome is worth logging.
+#[derive(Debug, PartialEq, Eq)]
+enum Note {
+    /// Nothing (same as before, or a plain success).
+    Quiet,
+    /// A success after failures.
+    Recovered,
+    /// A failure different from the previous outcome.
+    Failed(String),
+}
+
+/// The previous outcome, so that a lasting failure is logged once, not every interval.
+#[derive(Debug, Default)]
+struct Outcomes {
+    last_failure: Option<String>,
+}
+
+impl Outcomes {
+    fn note(&mut self, result: Result<usize, String>) -> Note {
+        match result {
+            Ok(0) => Note::Quiet,
+            Ok(_) if self.last_failure.take().is_some() => Note::Recovered,
+            Ok(_) => Note::Quiet,
+            Err(e) if self.last_failure.as_ref() == Some(&e) => Note::Quiet,
+            Err(e) => {
+                self.last_failure = Some(e.clone());
+                Note::Failed(e)
+            }
+        }
     }
 }
 
@@ -220,6 +246,26 @@ mod tests {
         assert_eq!(report.networks[0].prefix, "198.51.100.0/24");
         assert_eq!(report.networks[0].samples, 1);
         assert!(rx.try_recv().is_err(), "exactly one request");
+    }
+
+    #[test]
+    fn a_lasting_failure_is_logged_once_and_its_end_once() {
+        let mut o = Outcomes::default();
+        let refused = || Err("401 Unauthorized: wrong token".to_string());
+        assert_eq!(o.note(Ok(3)), Note::Quiet);
+        assert_eq!(
+            o.note(refused()),
+            Note::Failed("401 Unauthorized: wrong token".into())
+        );
+        assert_eq!(o.note(refused()), Note::Quiet);
+        assert_eq!(o.note(Ok(0)), Note::Quiet, "nothing sent: nothing learnt");
+        assert_eq!(
+            o.note(Err("refused".into())),
+            Note::Failed("refused".into())
+        );
+        assert_eq!(o.note(Ok(2)), Note::Recovered);
+        assert_eq!(o.note(Ok(2)), Note::Quiet);
+        assert!(matches!(o.note(refused()), Note::Failed(_)));
     }
 
     #[tokio::test]
