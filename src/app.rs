@@ -1,9 +1,11 @@
 //! Wiring: configuration -> snapshots; sockets and run-loops; reload on file change or
 //! SIGHUP; shutdown.
 
+use crate::admin::Admin;
 use crate::balancer::Groups;
 use crate::balancer::listeners::{ListenError, Listeners};
 use crate::balancer::proxy::BalancerState;
+use crate::balancer::report::Reporter;
 use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
 use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
@@ -67,6 +69,8 @@ pub struct Running {
     pub dns_addrs: Vec<SocketAddr>,
     /// Balancer listeners and their bound addresses.
     pub listener_addrs: Vec<(String, SocketAddr)>,
+    /// The admin server's bound address, when `[admin]` is configured.
+    pub admin_addr: Option<SocketAddr>,
     /// Send to reload now (what SIGHUP does).
     pub reload: mpsc::UnboundedSender<bool>,
     /// Cancel to stop everything.
@@ -132,6 +136,13 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         return Err(AppError::Listen(e));
     }
     let listener_addrs = listeners.addrs();
+    let (admin, admin_addr) =
+        start_admin(&config, &state, &balancer, &mut tasks, &shutdown).await?;
+    if let Some(r) = &config.latency_report {
+        tracing::info!(to = %r.url, region = %r.region, interval = ?r.interval, "reporting client round-trip times");
+        let reporter = Reporter::new(r.clone(), balancer.rtt.clone());
+        tasks.spawn(reporter.run(shutdown.clone()));
+    }
     let (hup, stop) = (reload.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
@@ -148,15 +159,40 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         balancer,
         listeners,
         shutdown: shutdown.clone(),
+        admin,
     };
     tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
     Ok(Running {
         listener_addrs,
+        admin_addr,
         dns_addrs,
         reload,
         shutdown,
         tasks,
     })
+}
+
+/// Binds and spawns the admin server when `[admin]` is configured; it serves the balancer's
+/// client round-trip times too when there are listeners.
+async fn start_admin(
+    config: &Config,
+    state: &Arc<DnsState>,
+    balancer: &Arc<BalancerState>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<(Option<Arc<Admin>>, Option<SocketAddr>), AppError> {
+    let Some(a) = &config.admin else {
+        return Ok((None, None));
+    };
+    let addr = a.listen;
+    let err = |source| AppError::Bind { addr, source };
+    let tcp = TcpListener::bind(addr).await.map_err(err)?;
+    let bound = tcp.local_addr().map_err(err)?;
+    tracing::info!(addr = %bound, "admin listening");
+    let book = (!config.balancer.listeners.is_empty()).then(|| balancer.rtt.clone());
+    let admin = Arc::new(Admin::new(a.clone(), state.clone(), book));
+    tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
+    Ok((Some(admin), Some(bound)))
 }
 
 /// A UDP socket and a TCP listener on the same address. With port 0 the UDP port the kernel
@@ -240,6 +276,7 @@ struct Watched {
     balancer: Arc<BalancerState>,
     listeners: Listeners,
     shutdown: CancellationToken,
+    admin: Option<Arc<Admin>>,
 }
 
 impl Watched {
@@ -265,12 +302,28 @@ impl Watched {
         }
     }
 
+    /// `[admin]` token and maximum age apply at once; its address and `[latency_report]`
+    /// need a restart.
+    fn reload_admin(&self, c: &Config) {
+        let listen = |c: &Config| c.admin.as_ref().map(|a| a.listen);
+        if listen(c) != listen(&self.config) {
+            tracing::warn!("admin.listen changed: restart to apply");
+        }
+        if c.latency_report != self.config.latency_report {
+            tracing::warn!("latency_report changed: restart to apply");
+        }
+        if let (Some(admin), Some(a)) = (&self.admin, &c.admin) {
+            admin.set_config(a.clone());
+        }
+    }
+
     fn reload_now(&mut self, force: bool) {
         match self.source.load() {
             Ok(c) => {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
+                self.reload_admin(&c);
                 self.config = c;
             }
             Err(e) => tracing::error!("{e}; keeping the previous configuration"),

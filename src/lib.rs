@@ -8,10 +8,13 @@
 //! - [`health`]: health checks: a pure state machine, HTTP/TCP probes, the checker loop.
 //! - [`pool`]: pools: health-filtered, steered, rotated A/AAAA answers for bound names.
 //! - [`steering`]: client location (ECS, geo database) and per-client region ranking.
-//! - [`balancer`]: HTTP/1.1 listeners forwarding to health-checked target groups.
+//! - [`balancer`]: HTTP/1.1 listeners forwarding to health-checked target groups; client
+//!   round-trip times reported for latency steering.
+//! - [`admin`]: the admin HTTP server: measured latency reports, Prometheus metrics.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
+pub mod admin;
 pub mod app;
 pub mod balancer;
 pub mod config;

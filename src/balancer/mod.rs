@@ -12,12 +12,14 @@ mod idle;
 pub mod listeners;
 mod metrics;
 pub mod proxy;
+pub mod report;
+pub mod rtt;
 pub mod rules;
 pub mod sticky;
 mod target;
-mod tracked;
 pub mod tcp;
 pub mod tls;
+mod tracked;
 
 pub use drain::Draining;
 pub use hash::hash_value;

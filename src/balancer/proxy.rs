@@ -46,6 +46,8 @@ pub struct BalancerState {
     pub health: Arc<ArcSwap<HealthTable>>,
     /// Turns for splitting a forward over several target groups.
     turns: AtomicU64,
+    /// Handshake round-trip times of client connections (for latency steering).
+    pub rtt: Arc<super::rtt::RttBook>,
 }
 
 impl BalancerState {
@@ -55,6 +57,7 @@ impl BalancerState {
             groups: ArcSwap::from_pointee(groups),
             health,
             turns: AtomicU64::new(0),
+            rtt: Arc::default(),
         }
     }
 }
@@ -94,6 +97,7 @@ pub async fn run_listener(
             r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
             () = stop.cancelled() => return,
         };
+        state.rtt.sample(&stream, peer.ip());
         let _ = stream.set_nodelay(true);
         let io = IdleIo::new(stream, listener.timeouts.idle);
         let conn = serve(

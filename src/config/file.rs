@@ -42,6 +42,12 @@ pub struct FileConfig {
     /// `[[listener]]`
     #[serde(default)]
     pub listener: Vec<FileListener>,
+    /// `[admin]`
+    #[serde(default)]
+    pub admin: Option<super::admin::FileAdmin>,
+    /// `[latency_report]`
+    #[serde(default)]
+    pub latency_report: Option<super::admin::FileLatencyReport>,
 }
 
 /// `[dns]`: the authoritative server.

@@ -1,6 +1,7 @@
 //! Configuration: TOML text -> `file` structs (serde, unknown keys rejected) ->
 //! `validate` -> the domain types below. Every error names `file:line`.
 
+mod admin;
 mod balancer;
 mod file;
 mod file_listener;
@@ -11,6 +12,7 @@ mod pools;
 mod target_group;
 mod validate;
 
+pub use admin::{AdminConfig, LatencyReportConfig};
 pub use balancer::{
     Algorithm, BalancerConfig, HashKey, Passive, Stickiness, StickyMode, TargetGroup, target_spec,
 };
@@ -59,6 +61,10 @@ pub struct Config {
     pub pools: PoolsConfig,
     /// Target groups and listeners of the load balancer.
     pub balancer: BalancerConfig,
+    /// The admin HTTP server (`None`: not started).
+    pub admin: Option<AdminConfig>,
+    /// Where the balancer reports measured client round-trip times (`None`: nowhere).
+    pub latency_report: Option<LatencyReportConfig>,
 }
 
 /// `[dns]`

@@ -10,7 +10,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// An IP network in CIDR form (a bare address is a /32 or /128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Network {
     /// Network address.
     pub addr: IpAddr,
@@ -58,6 +58,12 @@ impl FromStr for Network {
                 .ok_or_else(|| format!("`{s}`: prefix must be 0..={max}"))?,
         };
         Ok(Network { addr, prefix })
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -169,8 +175,15 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
     let (groups, listeners) = (raw.target_group, raw.listener);
     let pools = super::pools::validate(&ctx, pools)?;
     let balancer = super::balancer::validate(&ctx, &groups, &listeners, &pools.checks)?;
+    let admin = raw.admin.as_ref().map(|a| super::admin::admin(&ctx, a));
+    let latency_report = raw
+        .latency_report
+        .as_ref()
+        .map(|r| super::admin::latency_report(&ctx, r));
     Ok(Config {
         path: None,
+        admin: admin.transpose()?,
+        latency_report: latency_report.transpose()?,
         dns: dns(&ctx, raw.dns)?,
         log: log(&ctx, raw.log)?,
         pools,

@@ -10,6 +10,7 @@ use crate::dns::xfr::transfer_messages;
 use crate::health::HealthTable;
 use crate::pool::{PoolView, Pools};
 use crate::steering::geo::GeoDb;
+use crate::steering::measured::MeasuredTable;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct DnsState {
     pub health: Arc<ArcSwap<HealthTable>>,
     /// Geo database (written by the reload loop).
     pub geo: ArcSwapOption<GeoDb>,
+    /// Measured latency (written by the admin server's report endpoint).
+    pub measured: ArcSwap<MeasuredTable>,
 }
 
 impl DnsState {
@@ -59,6 +62,7 @@ impl DnsState {
             pools: ArcSwap::from_pointee(pools),
             health,
             geo: ArcSwapOption::empty(),
+            measured: ArcSwap::from_pointee(MeasuredTable::default()),
         }
     }
 
@@ -68,10 +72,13 @@ impl DnsState {
         let pools = self.pools.load();
         let health = self.health.load();
         let geo = self.geo.load();
+        let measured = self.measured.load();
         let view = PoolView {
             pools: &pools,
             health: &health,
             geo: geo.as_deref(),
+            measured: (!measured.is_empty()).then_some(&**measured),
+            now: tokio::time::Instant::now(),
             client: None,
         };
         // A bug must cost one query, not the socket loop that serves all of them.

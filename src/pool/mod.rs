@@ -11,6 +11,7 @@ use crate::dns::wire::rtype;
 use crate::health::{HealthTable, ProbeKey};
 use crate::steering::Client;
 use crate::steering::geo::GeoDb;
+use crate::steering::measured::MeasuredTable;
 use crate::steering::rank::{Ranking, rank};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -216,10 +217,15 @@ impl Pools {
         } else {
             None
         };
+        let measured = match (pool.steering, view.measured) {
+            (Steering::Latency, Some(table)) => table.matching(&client, view.now),
+            _ => Vec::new(),
+        };
         rank(
             pool,
             &self.config.regions,
             &self.config.latency,
+            &measured,
             &client,
             place.as_ref(),
         )
@@ -308,8 +314,8 @@ pub fn binding_problems(
     out
 }
 
-/// One query's view: the pools, the health table and the geo database, loaded once, and
-/// the client the answer is for.
+/// One query's view: the pools, the health table, the geo database and the measured latency
+/// table, loaded once, and the client the answer is for.
 #[derive(Clone, Copy)]
 pub struct PoolView<'a> {
     /// Pools snapshot.
@@ -318,6 +324,11 @@ pub struct PoolView<'a> {
     pub health: &'a HealthTable,
     /// Geo database, when configured.
     pub geo: Option<&'a GeoDb>,
+    /// Measured latency table (reported by the balancers), when there is one.
+    pub measured: Option<&'a MeasuredTable>,
+    /// The time of the query (measured entries older than the table's maximum age are
+    /// ignored).
+    pub now: tokio::time::Instant,
     /// The client (ECS subnet or the query's source), when known.
     pub client: Option<Client>,
 }

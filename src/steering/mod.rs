@@ -3,6 +3,7 @@
 //! is a pure function ([`rank::rank`]); the failover walk in `pool::select` consumes it.
 
 pub mod geo;
+pub mod measured;
 pub mod rank;
 
 use crate::config::Network;

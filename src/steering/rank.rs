@@ -2,6 +2,7 @@
 //! the decision: the prefix length of the network that decided it.
 
 use super::geo::Place;
+use super::measured::Measurement;
 use super::{Client, covers};
 use crate::config::{LatencyEntry, Pool, Region, Steering};
 
@@ -14,11 +15,13 @@ pub struct Ranking {
     pub scope: u8,
 }
 
-/// Ranks the pool's regions for `client`; `place` is the geo database's answer, if any.
+/// Ranks the pool's regions for `client`; `place` is the geo database's answer, if any;
+/// `measured` are the fresh measured latency entries that hold the client.
 pub fn rank(
     pool: &Pool,
     regions: &[Region],
     latency: &[LatencyEntry],
+    measured: &[&Measurement],
     client: &Client,
     place: Option<&Place>,
 ) -> Ranking {
@@ -53,7 +56,7 @@ pub fn rank(
             }
         }
         Steering::Latency => {
-            if let Some(r) = by_latency(pool, latency, client) {
+            if let Some(r) = by_latency(pool, latency, measured, client) {
                 return r;
             }
         }
@@ -114,26 +117,40 @@ fn by_distance(pool: &Pool, regions: &[Region], at: (f64, f64), scope: u8) -> Ra
     Ranking { order, scope }
 }
 
-/// Regions with a latency entry for the client, fastest first (the longest matching prefix
-/// per region counts); then the rest in pool order. `None` when no entry matches.
-fn by_latency(pool: &Pool, latency: &[LatencyEntry], client: &Client) -> Option<Ranking> {
-    let mut best: Vec<Option<(u8, f64)>> = vec![None; pool.regions.len()];
+/// Regions with a latency entry for the client, fastest first; then the rest in pool order.
+/// Per region the entry with the longest matching prefix counts, and at the same prefix a
+/// measured entry replaces a configured one. `None` when no entry matches.
+fn by_latency(
+    pool: &Pool,
+    latency: &[LatencyEntry],
+    measured: &[&Measurement],
+    client: &Client,
+) -> Option<Ranking> {
+    // Per region: (prefix, measured, rtt); a larger (prefix, measured) pair wins.
+    let mut best: Vec<Option<(u8, bool, f64)>> = vec![None; pool.regions.len()];
     let mut scope = 0;
-    for e in latency.iter().filter(|e| covers(&e.network, client)) {
-        let Some(i) = pool.region_index.iter().position(|g| *g == Some(e.region)) else {
-            continue;
-        };
-        if best[i].is_none_or(|(p, _)| e.network.prefix > p) {
-            best[i] = Some((e.network.prefix, e.rtt_ms));
+    let mut offer = |i: usize, prefix: u8, is_measured: bool, rtt: f64| {
+        if best[i].is_none_or(|(p, m, _)| (prefix, is_measured) > (p, m)) {
+            best[i] = Some((prefix, is_measured, rtt));
         }
-        scope = scope.max(e.network.prefix);
+        scope = scope.max(prefix);
+    };
+    for e in latency.iter().filter(|e| covers(&e.network, client)) {
+        if let Some(i) = pool.region_index.iter().position(|g| *g == Some(e.region)) {
+            offer(i, e.network.prefix, false, e.rtt_ms);
+        }
+    }
+    for m in measured.iter().filter(|m| covers(&m.network, client)) {
+        if let Some(i) = pool.regions.iter().position(|r| **r == *m.region) {
+            offer(i, m.network.prefix, true, m.rtt_ms);
+        }
     }
     if best.iter().all(Option::is_none) {
         return None;
     }
     let mut order: Vec<usize> = (0..best.len()).collect();
     order.sort_by(|&a, &b| {
-        let rtt = |i: usize| best[i].map(|(_, r)| r).unwrap_or(f64::MAX);
+        let rtt = |i: usize| best[i].map(|(_, _, r)| r).unwrap_or(f64::MAX);
         rtt(a).total_cmp(&rtt(b))
     });
     Some(Ranking { order, scope })

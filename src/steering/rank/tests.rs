@@ -64,7 +64,14 @@ fn place(country: &str, continent: &str, at: Option<(f64, f64)>, prefix: u8) -> 
 #[test]
 fn without_per_client_steering_the_scope_is_zero() {
     for s in [Steering::None, Steering::Ordered] {
-        let r = rank(&pool(s), &world(), &[], &client("198.51.100.0", 24), None);
+        let r = rank(
+            &pool(s),
+            &world(),
+            &[],
+            &[],
+            &client("198.51.100.0", 24),
+            None,
+        );
         assert_eq!(
             r,
             Ranking {
@@ -80,7 +87,7 @@ fn geo_country_then_continent_then_default_nearest_next() {
     let p = pool(Steering::Geo);
     let w = world();
     let c = client("198.51.100.0", 24);
-    let r = rank(&p, &w, &[], &c, Some(&place("GB", "EU", None, 16)));
+    let r = rank(&p, &w, &[], &[], &c, Some(&place("GB", "EU", None, 16)));
     assert_eq!(
         r,
         Ranking {
@@ -88,9 +95,9 @@ fn geo_country_then_continent_then_default_nearest_next() {
             scope: 16
         }
     );
-    let r = rank(&p, &w, &[], &c, Some(&place("KR", "AS", None, 12)));
+    let r = rank(&p, &w, &[], &[], &c, Some(&place("KR", "AS", None, 12)));
     assert_eq!(r.order[0], 2, "continent AS -> ap-northeast");
-    let r = rank(&p, &w, &[], &c, Some(&place("BR", "SA", None, 10)));
+    let r = rank(&p, &w, &[], &[], &c, Some(&place("BR", "SA", None, 10)));
     assert_eq!(
         r,
         Ranking {
@@ -106,6 +113,7 @@ fn configured_networks_override_and_set_their_scope() {
     let r = rank(
         &pool(Steering::Geo),
         &world(),
+        &[],
         &[],
         &client("203.0.113.0", 24),
         Some(&place("JP", "AS", None, 16)),
@@ -124,7 +132,7 @@ fn proximity_sorts_by_distance_with_bias() {
     let mut w = world();
     let p = pool(Steering::Proximity);
     let berlin = place("DE", "EU", Some((52.5, 13.4)), 20);
-    let r = rank(&p, &w, &[], &client("198.51.100.0", 24), Some(&berlin));
+    let r = rank(&p, &w, &[], &[], &client("198.51.100.0", 24), Some(&berlin));
     assert_eq!(
         r,
         Ranking {
@@ -133,7 +141,7 @@ fn proximity_sorts_by_distance_with_bias() {
         }
     );
     w[0].bias_km = 10_000.0; // a huge bias pulls everyone to us-east
-    let r = rank(&p, &w, &[], &client("198.51.100.0", 24), Some(&berlin));
+    let r = rank(&p, &w, &[], &[], &client("198.51.100.0", 24), Some(&berlin));
     assert_eq!(r.order[0], 0);
 }
 
@@ -150,7 +158,7 @@ fn latency_table_decides_then_falls_back_to_geo() {
         entry("198.51.100.0/24", 1, 20.0),
         entry("198.51.100.0/24", 0, 90.0),
     ];
-    let r = rank(&p, &world(), &table, &client("198.51.100.0", 24), None);
+    let r = rank(&p, &world(), &table, &[], &client("198.51.100.0", 24), None);
     assert_eq!(
         r,
         Ranking {
@@ -163,10 +171,67 @@ fn latency_table_decides_then_falls_back_to_geo() {
         &p,
         &world(),
         &table,
+        &[],
         &client("192.0.2.0", 24),
         Some(&place("JP", "AS", None, 8)),
     );
     assert_eq!(r.order[0], 2, "no entry: geo decides");
+}
+
+#[test]
+fn measured_entries_join_the_table_and_win_at_the_same_prefix() {
+    use crate::steering::measured::Measurement;
+    let p = pool(Steering::Latency);
+    let now = tokio::time::Instant::now();
+    let entry = |net: &str, region: usize, rtt_ms: f64| LatencyEntry {
+        network: net.parse::<Network>().unwrap(),
+        region,
+        rtt_ms,
+    };
+    let measured = |net: &str, region: &str, rtt_ms: f64| Measurement {
+        network: net.parse().unwrap(),
+        region: region.into(),
+        rtt_ms,
+        samples: 3,
+        received_at: now,
+    };
+    let table = vec![
+        entry("198.51.100.0/24", 0, 10.0),
+        entry("198.51.100.0/24", 1, 30.0),
+        entry("198.51.100.0/25", 2, 50.0),
+    ];
+    let us_slow = measured("198.51.100.0/24", "us-east", 70.0);
+    let eu_wide = measured("198.51.0.0/16", "eu-west", 1.0);
+    let ap_fast = measured("198.51.100.0/24", "ap-northeast", 5.0);
+    let c = client("198.51.100.0", 24);
+    // Same prefix: the measured 70 ms replaces the configured 10 ms for us-east; a shorter
+    // measured prefix (/16) loses to the configured /24 of eu-west; ap-northeast's /25 is the
+    // longest and keeps its configured 50 ms.
+    let r = rank(
+        &p,
+        &world(),
+        &table,
+        &[&us_slow, &eu_wide, &ap_fast],
+        &c,
+        None,
+    );
+    assert_eq!(
+        r,
+        Ranking {
+            order: vec![1, 2, 0],
+            scope: 25
+        }
+    );
+    // Measured alone decides, with its prefix as the scope; unknown regions are skipped.
+    let other = measured("198.51.100.0/24", "sa-east", 1.0);
+    let r = rank(&p, &world(), &[], &[&ap_fast, &other], &c, None);
+    assert_eq!(
+        r,
+        Ranking {
+            order: vec![2, 0, 1],
+            scope: 24
+        }
+    );
 }
 
 #[test]
