@@ -189,8 +189,8 @@ async fn start_admin(
     let tcp = TcpListener::bind(addr).await.map_err(err)?;
     let bound = tcp.local_addr().map_err(err)?;
     tracing::info!(addr = %bound, "admin listening");
-    let book = (!config.balancer.listeners.is_empty()).then(|| balancer.rtt.clone());
-    let admin = Arc::new(Admin::new(a.clone(), state.clone(), book));
+    let lb = (!config.balancer.listeners.is_empty()).then(|| balancer.clone());
+    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb));
     tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
     Ok((Some(admin), Some(bound)))
 }

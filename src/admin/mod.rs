@@ -11,7 +11,7 @@
 pub mod latency;
 pub mod metrics;
 
-use crate::balancer::rtt::RttBook;
+use crate::balancer::proxy::BalancerState;
 use crate::config::AdminConfig;
 use crate::dns::server::DnsState;
 use crate::steering::measured::Measurement;
@@ -40,7 +40,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Admin {
     config: ArcSwap<AdminConfig>,
     dns: Arc<DnsState>,
-    book: Option<Arc<RttBook>>,
+    balancer: Option<Arc<BalancerState>>,
     /// Reports by (region, result); the region is empty when it is not known (yet).
     reports: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Held while a new measured table is built and stored: reports apply one at a time.
@@ -48,12 +48,16 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// An admin server for the DNS state, with the balancer's RTT book when there is one.
-    pub fn new(config: AdminConfig, dns: Arc<DnsState>, book: Option<Arc<RttBook>>) -> Admin {
+    /// An admin server for the DNS state, and the balancer's when this process has listeners.
+    pub fn new(
+        config: AdminConfig,
+        dns: Arc<DnsState>,
+        balancer: Option<Arc<BalancerState>>,
+    ) -> Admin {
         Admin {
             config: ArcSwap::from_pointee(config),
             dns,
-            book,
+            balancer,
             reports: Mutex::default(),
             writer: Mutex::default(),
         }
@@ -187,8 +191,9 @@ impl Admin {
             per_region.insert(region.to_string(), n);
         }
         metrics::measured(&mut out, &per_region);
-        if let Some(book) = &self.book {
-            metrics::client_rtt(&mut out, &book.stats());
+        if let Some(b) = &self.balancer {
+            b.groups.load().render_metrics(&mut out);
+            metrics::client_rtt(&mut out, &b.rtt.stats());
         }
         out
     }

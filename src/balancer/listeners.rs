@@ -3,10 +3,14 @@
 //! in-flight request is dropped. A listener that keeps its address keeps its socket: clients
 //! never see a refused connection during a reload.
 
-use super::proxy::{BalancerState, run_listener};
-use crate::config::Listener;
+use super::proxy::{BalancerState, run_listener, weighted_choice};
+use super::rules::Action;
+use super::tcp::{Chooser, TcpTimeouts, run_tcp_listener};
+use super::{InFlight, Outcome, Pick};
+use crate::config::{Listener, Protocol};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_util::sync::CancellationToken;
 
 /// A listener failed to start.
@@ -103,18 +107,89 @@ fn start(
     let bound = socket.local_addr()?;
     let tcp = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
     let stop = CancellationToken::new();
-    tracing::info!(listener = %l.name, addr = %bound, protocol = l.protocol.as_str(), "listening");
-    tokio::spawn(run_listener(
-        tcp,
-        l.clone(),
-        state.clone(),
-        stop.clone(),
-        shutdown.clone(),
-    ));
+    let tls = match (&l.protocol, &l.tls) {
+        (Protocol::Https, Some(files)) => {
+            let config = super::tls::server_config(&files.certificate, &files.key, &[b"http/1.1"])
+                .map_err(std::io::Error::other)?;
+            Some(super::tls::acceptor(config))
+        }
+        _ => None,
+    };
+    tracing::info!(listener = %l.name, addr = %bound, protocol = %l.protocol.as_str(), "listening");
+    if l.protocol == Protocol::Tcp {
+        let chooser = Arc::new(L4 {
+            name: l.name.clone(),
+            state: state.clone(),
+            turns: AtomicU64::new(0),
+        });
+        let timeouts = TcpTimeouts {
+            connect: l.timeouts.connect,
+            idle: l.timeouts.idle,
+        };
+        let run = run_tcp_listener(tcp, l.name.clone(), chooser, timeouts, shutdown.clone());
+        // Stopping ends the accept loop only; open connections end with `shutdown`.
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run => {},
+                () = stopped.cancelled() => {},
+            }
+        });
+    } else {
+        tokio::spawn(run_listener(
+            tcp,
+            l.clone(),
+            tls,
+            state.clone(),
+            stop.clone(),
+            shutdown.clone(),
+        ));
+    }
     Ok(Running {
         config: l.clone(),
         socket,
         bound,
         stop,
     })
+}
+
+/// Target choice for a TCP listener: its default action's target groups, by their algorithms
+/// (on the client address; there is no request to hash).
+struct L4 {
+    name: String,
+    state: Arc<BalancerState>,
+    turns: AtomicU64,
+}
+
+impl Chooser for L4 {
+    type Guard = InFlight;
+
+    fn choose(&self, client: SocketAddr, tried: &[SocketAddr]) -> Option<(SocketAddr, InFlight)> {
+        let groups = self.state.groups.load_full();
+        let listener = groups
+            .config()
+            .listeners
+            .iter()
+            .find(|l| l.name == self.name)?;
+        let Action::Forward(split) = &listener.default_action else {
+            return None;
+        };
+        let group = weighted_choice(split, self.turns.fetch_add(1, Ordering::Relaxed));
+        let targets = &groups.config().target_groups[group].targets;
+        let tried: Vec<usize> = (0..targets.len())
+            .filter(|&i| tried.contains(&targets[i]))
+            .collect();
+        let health = self.state.health.load();
+        let pick = Pick {
+            client: client.ip(),
+            key: None,
+            tried: &tried,
+        };
+        let target = groups.pick(group, &health, &pick)?;
+        Some((targets[target], groups.begin(group, target)))
+    }
+
+    fn connect_failed(&self, guard: InFlight) {
+        guard.finish(Outcome::ConnectFailed);
+    }
 }

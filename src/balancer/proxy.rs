@@ -75,6 +75,7 @@ struct Site {
 pub async fn run_listener(
     tcp: TcpListener,
     listener: Listener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<BalancerState>,
     stop: CancellationToken,
     shutdown: CancellationToken,
@@ -100,16 +101,31 @@ pub async fn run_listener(
         state.rtt.sample(&stream, peer.ip());
         let _ = stream.set_nodelay(true);
         let io = IdleIo::new(stream, listener.timeouts.idle);
-        let conn = serve(
-            io,
-            peer,
-            site.clone(),
-            state.clone(),
-            &listener,
-            shutdown.clone(),
-        );
-        tokio::spawn(conn);
+        let limits = Limits {
+            header: listener.timeouts.header,
+            max_header_bytes: listener.max_header_bytes,
+        };
+        let (site, state, shutdown) = (site.clone(), state.clone(), shutdown.clone());
+        let Some(tls) = tls.clone() else {
+            tokio::spawn(serve(io, peer, site, state, limits, shutdown));
+            continue;
+        };
+        tokio::spawn(async move {
+            // The handshake counts as part of the request header: it gets the header timeout.
+            match tokio::time::timeout(limits.header, tls.accept(io)).await {
+                Ok(Ok(stream)) => serve(stream, peer, site, state, limits, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
+            }
+        });
     }
+}
+
+/// Per-connection limits of a listener.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    header: Duration,
+    max_header_bytes: usize,
 }
 
 /// Serves one client connection.
@@ -118,7 +134,7 @@ fn serve<I>(
     peer: SocketAddr,
     site: Arc<Site>,
     state: Arc<BalancerState>,
-    listener: &Listener,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static
 where
@@ -127,8 +143,8 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(listener.timeouts.header)
-        .max_header_size(listener.max_header_bytes);
+        .header_read_timeout(limits.header)
+        .max_header_size(limits.max_header_bytes);
     async move {
         let service = hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
@@ -213,7 +229,7 @@ fn sticky_group(
 }
 
 /// The `turn`-th pick of a weighted list, spread evenly over the cycle of total weight.
-fn weighted_choice(split: &[(usize, u32)], turn: u64) -> usize {
+pub(super) fn weighted_choice(split: &[(usize, u32)], turn: u64) -> usize {
     if split.len() == 1 {
         return split[0].0;
     }

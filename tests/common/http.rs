@@ -14,6 +14,8 @@ pub struct Backend {
     alive: Arc<AtomicBool>,
     /// The last X-Forwarded-For seen.
     pub xff: Arc<Mutex<String>>,
+    /// While set, every answer is 500.
+    pub fail: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -24,7 +26,8 @@ impl Backend {
         let alive = Arc::new(AtomicBool::new(true));
         let xff = Arc::new(Mutex::new(String::new()));
         let conns = Arc::new(Mutex::new(Vec::new()));
-        let (a, x, c) = (alive.clone(), xff.clone(), conns.clone());
+        let fail = Arc::new(AtomicBool::new(false));
+        let (a, x, c, f) = (alive.clone(), xff.clone(), conns.clone(), fail.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if !a.load(Ordering::SeqCst) {
@@ -32,14 +35,15 @@ impl Backend {
                 }
                 let Ok(mut s) = stream else { continue };
                 c.lock().unwrap().extend(s.try_clone());
-                let (a, x) = (a.clone(), x.clone());
-                std::thread::spawn(move || serve(&mut s, id, &a, &x));
+                let (a, x, f) = (a.clone(), x.clone(), f.clone());
+                std::thread::spawn(move || serve(&mut s, id, &a, &x, &f));
             }
         });
         Backend {
             addr,
             alive,
             xff,
+            fail,
             conns,
         }
     }
@@ -55,7 +59,7 @@ impl Backend {
 }
 
 /// Keep-alive HTTP/1.1: answer every request on the connection.
-fn serve(s: &mut TcpStream, id: usize, alive: &AtomicBool, xff: &Mutex<String>) {
+fn serve(s: &mut TcpStream, id: usize, alive: &AtomicBool, xff: &Mutex<String>, fail: &AtomicBool) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -82,12 +86,21 @@ fn serve(s: &mut TcpStream, id: usize, alive: &AtomicBool, xff: &Mutex<String>) 
                 .strip_prefix("/status/")
                 .and_then(|c| c.parse().ok())
                 .unwrap_or(200);
+            let status = if fail.load(Ordering::SeqCst) {
+                500
+            } else {
+                status
+            };
             let body = format!("backend {id}\n");
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nX-Path: {path}\r\n\r\n{body}",
                 body.len()
             );
-            if s.write_all(reply.as_bytes()).is_err() {
+            if s.write_all(reply.as_bytes()).is_err()
+                || head.to_ascii_lowercase().contains("connection: close")
+            {
+                // A clone of the stream is kept for kill(): close explicitly.
+                let _ = s.shutdown(std::net::Shutdown::Both);
                 return;
             }
         }
