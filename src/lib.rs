@@ -9,14 +9,18 @@
 //! - [`pool`]: pools: health-filtered, steered, rotated A/AAAA answers for bound names.
 //! - [`steering`]: client location (ECS, geo database) and per-client region ranking.
 //! - [`balancer`]: HTTP/1.1 listeners forwarding to health-checked target groups.
+//! - [`backend`]: the demo web app instances run (`roundhouse backend`).
+//! - [`scaler`]: scaling groups: policies, providers, instance lifecycle, activities.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
 pub mod app;
+pub mod backend;
 pub mod balancer;
 pub mod config;
 pub mod dns;
 pub mod health;
 pub mod pool;
+pub mod scaler;
 pub mod steering;
 pub mod watch;

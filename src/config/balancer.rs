@@ -54,6 +54,7 @@ pub fn validate(
     groups: &BTreeMap<String, FileTargetGroup>,
     listeners: &[FileListener],
     checks: &BTreeMap<String, Arc<CheckSpec>>,
+    scaled: &[String],
 ) -> Result<BalancerConfig, ConfigError> {
     let mut target_groups = Vec::new();
     for (name, g) in groups {
@@ -84,11 +85,11 @@ pub fn validate(
             })?;
             targets.push(addr);
         }
-        if targets.is_empty() {
+        if targets.is_empty() && !scaled.contains(name) {
             return Err(ctx.at(
                 &g.algorithm,
                 format!(
-                    "{}: a target group needs at least one target",
+                    "{}: a target group needs at least one target (or a scaling group filling it)",
                     key("targets")
                 ),
             ));

@@ -43,6 +43,9 @@ pub struct FileConfig {
     /// `[[listener]]`
     #[serde(default)]
     pub listener: Vec<FileListener>,
+    /// `[[scaling_group]]`
+    #[serde(default)]
+    pub scaling_group: Vec<super::file_scaler::FileScalingGroup>,
 }
 
 /// `[dns]`: the authoritative server.

@@ -242,7 +242,8 @@ pub struct FileTargetGroup {
     /// Name of a `[health_check.NAME]` (its port defaults to each target's port).
     #[serde(default)]
     pub health_check: Option<Spanned<String>>,
-    /// The targets.
+    /// The targets (may be empty when a scaling group fills the target group).
+    #[serde(default)]
     pub targets: Vec<FileTarget>,
 }
 

@@ -5,8 +5,10 @@ mod balancer;
 mod file;
 mod file_listener;
 mod file_pools;
+mod file_scaler;
 mod listener;
 mod pools;
+mod scaler;
 mod validate;
 
 pub use balancer::{Algorithm, BalancerConfig, TargetGroup, target_spec};
@@ -14,6 +16,10 @@ pub use listener::{Listener, Protocol, Timeouts, TlsFiles};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,
+};
+pub use scaler::{
+    AdjustmentType, Alarm, Comparison, DEFAULT_COMMAND, HealthCheckType, LaunchTemplate, Metric,
+    PolicyKind, ProviderKind, ScalingGroup, ScalingPolicy, ScheduledAction, Step,
 };
 pub use validate::{Network, parse_duration};
 
@@ -55,6 +61,8 @@ pub struct Config {
     pub pools: PoolsConfig,
     /// Target groups and listeners of the load balancer.
     pub balancer: BalancerConfig,
+    /// Scaling groups.
+    pub scaler: Vec<ScalingGroup>,
 }
 
 /// `[dns]`
