@@ -9,6 +9,7 @@ mod file_scaler;
 mod listener;
 mod pools;
 mod scaler;
+mod scaler_policy;
 mod validate;
 
 pub use balancer::{Algorithm, BalancerConfig, TargetGroup, target_spec};

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Where an activity stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -131,6 +133,36 @@ pub fn rfc3339(unix: f64) -> String {
 pub fn clock(unix: f64) -> String {
     let s = (unix.floor() as i64).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+}
+
+/// Wall-clock time that advances with tokio's clock (so paused-time tests stay coherent).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    unix0: f64,
+    at0: Instant,
+}
+
+impl Clock {
+    pub(super) fn now() -> Clock {
+        let unix0 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        Clock {
+            unix0,
+            at0: Instant::now(),
+        }
+    }
+
+    pub(super) fn unix(&self, at: Instant) -> f64 {
+        self.unix0 + at.saturating_duration_since(self.at0).as_secs_f64()
+            - self.at0.saturating_duration_since(at).as_secs_f64()
+    }
+
+    pub(super) fn instant(&self, unix: i64) -> Instant {
+        let ahead = unix as f64 - self.unix0;
+        self.at0 + Duration::from_secs_f64(ahead.max(0.0))
+    }
 }
 
 #[cfg(test)]

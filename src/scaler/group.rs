@@ -6,7 +6,7 @@
 //! (deregistered, terminated after the deregistration delay). An instance that exits, or
 //! fails its balancer health check after the grace period, is terminated and replaced.
 
-use super::activity::{History, Status, clock};
+use super::activity::{Clock, History, Status, clock};
 use super::policy::{Decision, Observation, PolicyState, combine, decide};
 use super::provider::{LaunchRequest, Provider};
 use super::{Registered, Registrations};
@@ -53,36 +53,6 @@ struct Instance {
     draining_until: Option<Instant>,
     /// The activity in progress for it (launch, then termination).
     activity: u64,
-}
-
-/// Wall-clock time that advances with tokio's clock (so paused-time tests stay coherent).
-#[derive(Debug, Clone, Copy)]
-struct Clock {
-    unix0: f64,
-    at0: Instant,
-}
-
-impl Clock {
-    fn now() -> Clock {
-        let unix0 = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        Clock {
-            unix0,
-            at0: Instant::now(),
-        }
-    }
-
-    fn unix(&self, at: Instant) -> f64 {
-        self.unix0 + at.saturating_duration_since(self.at0).as_secs_f64()
-            - self.at0.saturating_duration_since(at).as_secs_f64()
-    }
-
-    fn instant(&self, unix: i64) -> Instant {
-        let ahead = unix as f64 - self.unix0;
-        self.at0 + Duration::from_secs_f64(ahead.max(0.0))
-    }
 }
 
 /// One scaling group and everything it runs.
