@@ -12,13 +12,14 @@ use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
 use crate::dns::xfr::notify_all;
 use crate::health::Checker;
 use crate::pool::{Pools, binding_problems};
+use crate::scaler::{Registrations, ScalerHandle};
 use crate::steering::geo::GeoDb;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -75,6 +76,8 @@ pub struct Running {
     pub reload: mpsc::UnboundedSender<bool>,
     /// Cancel to stop everything.
     pub shutdown: CancellationToken,
+    /// The running scaling groups.
+    pub scaler: Arc<ScalerHandle>,
     tasks: JoinSet<()>,
 }
 
@@ -143,6 +146,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         let reporter = Reporter::new(r.clone(), balancer.rtt.clone());
         tasks.spawn(reporter.run(shutdown.clone()));
     }
+    let (registrations, scaler) = start_scaler(&config, &balancer, &mut tasks, &shutdown);
     let (hup, stop) = (reload.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
@@ -152,6 +156,9 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     });
     let watch = Watched {
         source,
+        base: config.clone(),
+        registrations,
+        scaler: scaler.clone(),
         config,
         loader,
         state,
@@ -168,6 +175,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         dns_addrs,
         reload,
         shutdown,
+        scaler,
         tasks,
     })
 }
@@ -193,6 +201,25 @@ async fn start_admin(
     let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb));
     tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
     Ok((Some(admin), Some(bound)))
+}
+
+/// Starts the scaling groups; their in-service instances arrive on the returned receiver.
+fn start_scaler(
+    config: &Config,
+    balancer: &Arc<BalancerState>,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> (watch::Receiver<Registrations>, Arc<ScalerHandle>) {
+    let (tx, rx) = watch::channel(Registrations::default());
+    let provider = Arc::new(crate::scaler::process::ProcessProvider::new());
+    let health =
+        |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_health(balancer.clone(), g));
+    let handle = crate::scaler::start(&config.scaler, provider, &tx, health, tasks, shutdown);
+    // The groups hold senders; this one keeps the channel open when there are none.
+    tasks.spawn(async move {
+        tx.closed().await;
+    });
+    (rx, Arc::new(handle))
 }
 
 /// A UDP socket and a TCP listener on the same address. With port 0 the UDP port the kernel
@@ -269,6 +296,10 @@ fn settings(config: &Config) -> Settings {
 /// The reload loop: file events and SIGHUP -> validate everything -> swap.
 struct Watched {
     source: ConfigSource,
+    /// The configuration file as validated; `config` is it plus the scaler's registrations.
+    base: Config,
+    registrations: watch::Receiver<Registrations>,
+    scaler: Arc<ScalerHandle>,
     config: Config,
     loader: ZoneLoader,
     state: Arc<DnsState>,
@@ -289,6 +320,10 @@ impl Watched {
         loop {
             let force = tokio::select! {
                 m = rx.recv() => match m { Some(f) => f, None => return },
+                Ok(()) = self.registrations.changed() => {
+                    self.rebuild(false);
+                    continue;
+                }
                 () = shutdown.cancelled() => return,
             };
             // Editors write in several steps: let the burst settle, then reload once.
@@ -324,10 +359,19 @@ impl Watched {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
                 self.reload_admin(&c);
-                self.config = c;
+                self.scaler.reconfigure(&c.scaler);
+                self.base = c;
             }
             Err(e) => tracing::error!("{e}; keeping the previous configuration"),
         }
+        self.rebuild(force);
+    }
+
+    /// Swaps in `base` + registrations: zones (changed files, all with `force`), pools,
+    /// target groups, listeners.
+    fn rebuild(&mut self, force: bool) {
+        let regs = self.registrations.borrow_and_update().clone();
+        self.config = crate::scaler::with_registrations(&self.base, &regs);
         let sources = match zone_sources(&self.config) {
             Ok(s) => s,
             Err(e) => {

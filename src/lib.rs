@@ -11,15 +11,19 @@
 //! - [`balancer`]: HTTP/1.1 listeners forwarding to health-checked target groups; client
 //!   round-trip times reported for latency steering.
 //! - [`admin`]: the admin HTTP server: measured latency reports, Prometheus metrics.
+//! - [`backend`]: the demo web app instances run (`roundhouse backend`).
+//! - [`scaler`]: scaling groups: policies, providers, instance lifecycle, activities.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
 
 pub mod admin;
 pub mod app;
+pub mod backend;
 pub mod balancer;
 pub mod config;
 pub mod dns;
 pub mod health;
 pub mod pool;
+pub mod scaler;
 pub mod steering;
 pub mod watch;

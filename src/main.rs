@@ -51,6 +51,28 @@ enum Command {
         #[arg(long, requires = "zone")]
         origin: Option<String>,
     },
+    /// Run the demo backend: `/health`, `/` (who answered), `/work?ms=N` (burns CPU),
+    /// `/slow?ms=N` (waits) and optional static files.
+    Backend {
+        /// Address to listen on (port 0: any free port, logged).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Region reported by `GET /`.
+        #[arg(long, default_value = "local")]
+        region: String,
+        /// Instance id reported by `GET /` (default: `backend-PID`).
+        #[arg(long)]
+        id: Option<String>,
+        /// Start with `/health` failing (toggle with `POST /admin/health?fail=false`).
+        #[arg(long)]
+        fail_health: bool,
+        /// Serve the files of this folder for other paths.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Exit when standard input closes (so that an instance never outlives its scaler).
+        #[arg(long)]
+        exit_with_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +88,23 @@ fn main() -> ExitCode {
             init_logging(None, cli.log_format);
             let _ = config;
             check_zone(zone, origin)
+        }
+        Command::Backend {
+            listen,
+            region,
+            id,
+            fail_health,
+            root,
+            exit_with_stdin,
+        } => {
+            init_logging(None, cli.log_format);
+            let options = roundhouse::backend::BackendOptions {
+                region,
+                id: id.unwrap_or_else(|| format!("backend-{}", std::process::id())),
+                fail_health,
+                root,
+            };
+            backend(listen, options, exit_with_stdin)
         }
         Command::Check { config, .. } => {
             init_logging(None, cli.log_format);
@@ -142,6 +181,45 @@ fn serve(
         running.join().await;
         anyhow::Ok(())
     })
+}
+
+fn backend(
+    listen: std::net::SocketAddr,
+    options: roundhouse::backend::BackendOptions,
+    exit_with_stdin: bool,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, id = %options.id, region = %options.region, "backend listening");
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(roundhouse::backend::run(listener, options, stop.clone()));
+        tokio::select! {
+            () = wait_for_termination() => {},
+            () = stdin_closed(exit_with_stdin) => tracing::info!("standard input closed"),
+        }
+        stop.cancel();
+        let _ = server.await;
+        anyhow::Ok(())
+    })
+}
+
+/// Resolves when standard input reaches its end (never when `watch` is false).
+async fn stdin_closed(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while std::io::Read::read(&mut stdin, &mut sink).is_ok_and(|n| n > 0) {}
+    })
+    .await;
 }
 
 async fn wait_for_termination() {

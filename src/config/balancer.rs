@@ -110,10 +110,12 @@ pub fn validate(
     groups: &BTreeMap<String, FileTargetGroup>,
     listeners: &[FileListener],
     checks: &BTreeMap<String, Arc<CheckSpec>>,
+    scaled: &[String],
 ) -> Result<BalancerConfig, ConfigError> {
     let mut target_groups = Vec::new();
     for (name, g) in groups {
-        target_groups.push(super::target_group::validate(ctx, name, g, checks)?);
+        let scaled = scaled.contains(name);
+        target_groups.push(super::target_group::validate(ctx, name, g, checks, scaled)?);
     }
     let names: Vec<String> = target_groups.iter().map(|g| g.name.clone()).collect();
     let listeners = super::listener::validate(ctx, listeners, &names)?;

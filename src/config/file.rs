@@ -48,6 +48,9 @@ pub struct FileConfig {
     /// `[latency_report]`
     #[serde(default)]
     pub latency_report: Option<super::admin::FileLatencyReport>,
+    /// `[[scaling_group]]`
+    #[serde(default)]
+    pub scaling_group: Vec<super::file_scaler::FileScalingGroup>,
 }
 
 /// `[dns]`: the authoritative server.

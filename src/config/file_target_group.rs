@@ -37,7 +37,8 @@ pub struct FileTargetGroup {
     /// Sticky sessions (off when absent).
     #[serde(default)]
     pub stickiness: Option<Spanned<FileStickiness>>,
-    /// The targets.
+    /// The targets (may be empty when a scaling group fills the target group).
+    #[serde(default)]
     pub targets: Vec<FileTarget>,
 }
 

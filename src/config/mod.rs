@@ -6,9 +6,12 @@ mod balancer;
 mod file;
 mod file_listener;
 mod file_pools;
+mod file_scaler;
 mod file_target_group;
 mod listener;
 mod pools;
+mod scaler;
+mod scaler_policy;
 mod target_group;
 mod validate;
 
@@ -20,6 +23,10 @@ pub use listener::{Listener, Protocol, Timeouts, TlsFiles};
 pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,
+};
+pub use scaler::{
+    AdjustmentType, Alarm, Comparison, DEFAULT_COMMAND, HealthCheckType, LaunchTemplate, Metric,
+    PolicyKind, ProviderKind, ScalingGroup, ScalingPolicy, ScheduledAction, Step,
 };
 pub use validate::{Network, parse_duration};
 
@@ -65,6 +72,8 @@ pub struct Config {
     pub admin: Option<AdminConfig>,
     /// Where the balancer reports measured client round-trip times (`None`: nowhere).
     pub latency_report: Option<LatencyReportConfig>,
+    /// Scaling groups.
+    pub scaler: Vec<ScalingGroup>,
 }
 
 /// `[dns]`

@@ -206,6 +206,8 @@ pub const TRAFFIC_PORT: u16 = 0;
 
 /// The raw pool sections of the file.
 pub struct FilePools {
+    /// Pools a scaling group fills (they may list no endpoints).
+    pub scaled: Vec<String>,
     pub geo_database: Option<std::path::PathBuf>,
     pub latency: Vec<super::file_pools::FileLatency>,
     pub regions: Vec<FileRegion>,
@@ -235,7 +237,8 @@ pub fn validate(ctx: &Ctx<'_>, f: FilePools) -> Result<PoolsConfig, ConfigError>
     }
     let mut pools = Vec::new();
     for (name, p) in &f.pools {
-        pools.push(pool(ctx, name, p, &regions, &checks)?);
+        let scaled = f.scaled.contains(name);
+        pools.push(pool(ctx, name, p, &regions, &checks, scaled)?);
     }
     let latency = f
         .latency
@@ -429,6 +432,7 @@ fn pool(
     p: &FilePool,
     all_regions: &[Region],
     checks: &BTreeMap<String, Arc<CheckSpec>>,
+    scaled: bool,
 ) -> Result<Pool, ConfigError> {
     let key = |k: &str| format!("pool.{name}.{k}");
     let policy = ctx.choose(
@@ -478,10 +482,13 @@ fn pool(
             ));
         }
     }
-    if p.endpoints.is_empty() {
+    if p.endpoints.is_empty() && !scaled {
         return Err(ctx.at(
             &p.policy,
-            format!("{}: a pool needs at least one endpoint", key("endpoints")),
+            format!(
+                "{}: a pool needs at least one endpoint (or a scaling group filling it)",
+                key("endpoints")
+            ),
         ));
     }
     let mut endpoints = Vec::new();

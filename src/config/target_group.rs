@@ -27,6 +27,7 @@ pub(super) fn validate(
     name: &str,
     g: &FileTargetGroup,
     checks: &BTreeMap<String, Arc<CheckSpec>>,
+    scaled: bool,
 ) -> Result<TargetGroup, ConfigError> {
     let key = |k: &str| format!("target_group.{name}.{k}");
     let algorithm = ctx.choose(
@@ -48,7 +49,7 @@ pub(super) fn validate(
     )?;
     let hash_key = hash_key(ctx, &key("hash_key"), algorithm, g)?;
     let check = check_named(ctx, &key("health_check"), g.health_check.as_ref(), checks)?;
-    let (targets, weights) = targets(ctx, &key("targets"), algorithm, g)?;
+    let (targets, weights) = targets(ctx, &key("targets"), algorithm, g, scaled)?;
     let slow_start = duration(ctx, &key("slow_start"), &g.slow_start)?;
     if !slow_start.is_zero() && !(SLOW_START.0..=SLOW_START.1).contains(&slow_start) {
         return Err(ctx.at(
@@ -155,6 +156,7 @@ fn targets(
     key: &str,
     algorithm: Algorithm,
     g: &FileTargetGroup,
+    scaled: bool,
 ) -> Result<(Vec<SocketAddr>, Vec<u32>), ConfigError> {
     let mut targets = Vec::new();
     for t in &g.targets {
@@ -169,10 +171,12 @@ fn targets(
         }
         targets.push(addr);
     }
-    if targets.is_empty() {
+    if targets.is_empty() && !scaled {
         return Err(ctx.at(
             &g.algorithm,
-            format!("{key}: a target group needs at least one target"),
+            format!(
+                "{key}: a target group needs at least one target (or a scaling group filling it)"
+            ),
         ));
     }
     let weights: Vec<u32> = g.targets.iter().map(|t| t.weight).collect();
@@ -180,7 +184,7 @@ fn targets(
         algorithm,
         Algorithm::WeightedRoundRobin | Algorithm::WeightedLeastConnections
     );
-    if weighted && weights.iter().all(|&w| w == 0) {
+    if weighted && !weights.is_empty() && weights.iter().all(|&w| w == 0) {
         return Err(ctx.at(&g.algorithm, format!("{key}: every target has weight 0")));
     }
     Ok((targets, weights))

@@ -164,7 +164,19 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         ctx.err(at, e.message().trim().to_string())
     })?;
     let geo_database = raw.geo.database.as_ref().map(|d| ctx.path(d.get_ref()));
+    // Target groups and pools a scaling group fills may be empty in the file.
+    let scaled_target_groups: Vec<String> = raw
+        .scaling_group
+        .iter()
+        .flat_map(|g| g.target_groups.iter().map(|t| t.get_ref().clone()))
+        .collect();
+    let scaled_pools = raw
+        .scaling_group
+        .iter()
+        .flat_map(|g| g.pools.iter().map(|t| t.get_ref().clone()))
+        .collect();
     let pools = super::pools::FilePools {
+        scaled: scaled_pools,
         geo_database,
         latency: raw.latency,
         regions: raw.region,
@@ -174,13 +186,21 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
     };
     let (groups, listeners) = (raw.target_group, raw.listener);
     let pools = super::pools::validate(&ctx, pools)?;
-    let balancer = super::balancer::validate(&ctx, &groups, &listeners, &pools.checks)?;
+    let balancer = super::balancer::validate(
+        &ctx,
+        &groups,
+        &listeners,
+        &pools.checks,
+        &scaled_target_groups,
+    )?;
+    let scaler = super::scaler::validate(&ctx, &raw.scaling_group, &pools, &balancer)?;
     let admin = raw.admin.as_ref().map(|a| super::admin::admin(&ctx, a));
     let latency_report = raw
         .latency_report
         .as_ref()
         .map(|r| super::admin::latency_report(&ctx, r));
     Ok(Config {
+        scaler,
         path: None,
         admin: admin.transpose()?,
         latency_report: latency_report.transpose()?,

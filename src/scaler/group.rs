@@ -1,0 +1,604 @@
+//! The control loop of one scaling group: keeps as many instances as desired, moves them
+//! through their lifecycle, evaluates policies every period and runs scheduled actions.
+//!
+//! Lifecycle: launch -> pending -> in service (first successful readiness check; registered
+//! with the target groups and pools) -> warmed up (metrics count) -> on scale-in draining
+//! (deregistered, terminated after the deregistration delay). An instance that exits, or
+//! fails its balancer health check after the grace period, is terminated and replaced.
+
+use super::activity::{Clock, History, Status, clock};
+use super::policy::{Decision, Observation, PolicyState, combine, decide};
+use super::provider::{LaunchRequest, Provider};
+use super::{Registered, Registrations};
+use crate::config::{HealthCheckType, ScalingGroup};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+/// How often instances are checked (exits, readiness, health, drains).
+pub const TICK: Duration = Duration::from_millis(200);
+/// Least time a pending instance gets to become ready before it is replaced.
+pub const PENDING_LIMIT: Duration = Duration::from_secs(10);
+/// Wait after a failed launch before the next attempt.
+pub const LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Balancer health of an instance: Some(false) when a target group's check fails for it.
+pub type HealthView = Arc<dyn Fn(SocketAddr) -> Option<bool> + Send + Sync>;
+
+/// Requests to a running group.
+#[derive(Debug)]
+pub enum Command {
+    /// Sets the desired capacity (must be within min and max).
+    SetDesired {
+        /// New desired capacity.
+        desired: u32,
+        /// The outcome.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The configuration changed (reload).
+    Reconfigure(Box<ScalingGroup>),
+}
+
+#[derive(Debug, Clone)]
+struct Instance {
+    id: String,
+    addr: SocketAddr,
+    zone: IpAddr,
+    version: u32,
+    launched: Instant,
+    in_service: Option<Instant>,
+    draining_until: Option<Instant>,
+    /// The activity in progress for it (launch, then termination).
+    activity: u64,
+}
+
+/// One scaling group and everything it runs.
+pub struct Group<P: Provider> {
+    config: ScalingGroup,
+    provider: Arc<P>,
+    registrations: watch::Sender<Registrations>,
+    health: Option<HealthView>,
+    history: Arc<Mutex<History>>,
+    commands: mpsc::Receiver<Command>,
+    desired: u32,
+    min: u32,
+    max: u32,
+    instances: Vec<Instance>,
+    states: Vec<PolicyState>,
+    schedule: Vec<Option<Instant>>,
+    clock: Clock,
+    next_id: u64,
+    cause: Option<String>,
+    backoff_until: Option<Instant>,
+    published: Option<Vec<SocketAddr>>,
+}
+
+impl<P: Provider> Group<P> {
+    /// A group that is not running yet, with its history and the sender of its commands.
+    pub fn new(
+        config: ScalingGroup,
+        provider: Arc<P>,
+        registrations: watch::Sender<Registrations>,
+        health: Option<HealthView>,
+    ) -> (Group<P>, mpsc::Sender<Command>, Arc<Mutex<History>>) {
+        let (tx, rx) = mpsc::channel(16);
+        let history = Arc::new(Mutex::new(History::new(
+            &config.name,
+            config.activity_history,
+        )));
+        let clock = Clock::now();
+        let group = Group {
+            desired: config.desired,
+            min: config.min,
+            max: config.max,
+            states: vec![PolicyState::default(); config.policies.len()],
+            schedule: Vec::new(),
+            config,
+            provider,
+            registrations,
+            health,
+            history: history.clone(),
+            commands: rx,
+            instances: Vec::new(),
+            clock,
+            next_id: 1,
+            cause: None,
+            backoff_until: None,
+            published: None,
+        };
+        (group, tx, history)
+    }
+
+    /// Runs until `shutdown`, then deregisters and terminates every instance.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let unix = self.unix(Instant::now());
+        self.cause = Some(format!(
+            "At {} the group was created with desired capacity {}.",
+            clock(unix),
+            self.desired
+        ));
+        self.plan_schedule();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let period = self.config.period;
+        let mut evaluate = tokio::time::interval_at(Instant::now() + period, period);
+        evaluate.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let next = self
+                .schedule
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| t.map(|t| (t, i)))
+                .min();
+            let at = next.map(|(t, _)| t).unwrap_or_else(Instant::now);
+            tokio::select! {
+                _ = tick.tick() => self.lifecycle().await,
+                _ = evaluate.tick() => self.evaluate(),
+                Some(c) = self.commands.recv() => self.command(c),
+                () = tokio::time::sleep_until(at), if next.is_some() => {
+                    self.scheduled(next.expect("guarded").1);
+                }
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.stop_all().await;
+    }
+
+    fn unix(&self, at: Instant) -> f64 {
+        self.clock.unix(at)
+    }
+
+    fn at(&self, now: Instant) -> String {
+        clock(self.unix(now))
+    }
+
+    fn plan_schedule(&mut self) {
+        let now = self.unix(Instant::now()).floor() as i64;
+        self.schedule = self
+            .config
+            .scheduled
+            .iter()
+            .map(|s| {
+                s.cron
+                    .next_after(now, s.zone)
+                    .map(|t| self.clock.instant(t))
+            })
+            .collect();
+    }
+
+    fn active(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.iter().filter(|i| i.draining_until.is_none())
+    }
+
+    fn set_desired(&mut self, desired: u32, cause: String) {
+        if desired == self.desired {
+            return;
+        }
+        tracing::info!(group = %self.config.name, from = self.desired, to = desired, "{cause}");
+        self.desired = desired;
+        self.cause = Some(cause);
+    }
+
+    /// End of a metric period: measure, ask every policy, apply the winner.
+    fn evaluate(&mut self) {
+        let now = Instant::now();
+        let warmup = self.config.instance_warmup;
+        let (mut sum, mut n, mut in_service, mut warming) = (0.0, 0u32, 0u32, 0u32);
+        for i in self.instances.iter().filter(|i| i.draining_until.is_none()) {
+            let cpu = self.provider.cpu(&i.id);
+            match i.in_service {
+                Some(since) if now >= since + warmup => {
+                    in_service += 1;
+                    if let Some(c) = cpu {
+                        sum += c;
+                        n += 1;
+                    }
+                }
+                _ => warming += 1,
+            }
+        }
+        let obs = Observation {
+            metric: (n > 0).then(|| sum / f64::from(n)),
+            desired: self.desired,
+            in_service,
+            warming,
+            min: self.min,
+            max: self.max,
+        };
+        tracing::debug!(group = %self.config.name, ?obs, "period");
+        let decisions: Vec<Decision> = self
+            .config
+            .policies
+            .iter()
+            .zip(self.states.iter_mut())
+            .filter_map(|(p, s)| decide(p, s, &obs, now))
+            .collect();
+        if let Some(d) = combine(decisions, self.desired) {
+            let cause = format!(
+                "At {} {} changing the desired capacity from {} to {}.",
+                self.at(now),
+                d.reason,
+                self.desired,
+                d.desired
+            );
+            self.set_desired(d.desired, cause);
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        let now = Instant::now();
+        match c {
+            Command::SetDesired { desired, reply } => {
+                let result = if (self.min..=self.max).contains(&desired) {
+                    let cause = format!(
+                        "At {} a user request explicitly set group desired capacity changing \
+                         the desired capacity from {} to {desired}.",
+                        self.at(now),
+                        self.desired
+                    );
+                    self.set_desired(desired, cause);
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "desired capacity {desired} is outside min {} and max {}",
+                        self.min, self.max
+                    ))
+                };
+                let _ = reply.send(result);
+            }
+            Command::Reconfigure(c) => self.reconfigure(*c, now),
+        }
+    }
+
+    fn reconfigure(&mut self, c: ScalingGroup, now: Instant) {
+        let file_desired_changed = c.desired != self.config.desired;
+        if c.policies != self.config.policies {
+            self.states = vec![PolicyState::default(); c.policies.len()];
+        }
+        let schedule_changed = c.scheduled != self.config.scheduled;
+        let (min, max) = (c.min, c.max);
+        let wanted = if file_desired_changed {
+            c.desired
+        } else {
+            self.desired
+        };
+        self.config = c;
+        if schedule_changed {
+            self.plan_schedule();
+        }
+        self.min = min;
+        self.max = max;
+        let desired = wanted.clamp(min, max);
+        let cause = format!(
+            "At {} a user request update of the group constraints to min: {min}, max: {max}, \
+             desired: {desired} changing the desired capacity from {} to {desired}.",
+            self.at(now),
+            self.desired
+        );
+        self.set_desired(desired, cause);
+    }
+
+    fn scheduled(&mut self, index: usize) {
+        let now = Instant::now();
+        let action = self.config.scheduled[index].clone();
+        self.min = action.min.unwrap_or(self.min);
+        self.max = action.max.unwrap_or(self.max).max(self.min);
+        let desired = action
+            .desired
+            .unwrap_or(self.desired)
+            .clamp(self.min, self.max);
+        let cause = format!(
+            "At {} a scheduled action {} updated the group constraints to min: {}, max: {}, \
+             desired: {desired} changing the desired capacity from {} to {desired}.",
+            self.at(now),
+            action.name,
+            self.min,
+            self.max,
+            self.desired
+        );
+        tracing::info!(group = %self.config.name, action = %action.name, "scheduled action");
+        self.set_desired(desired, cause);
+        let fired = self.unix(now).floor() as i64;
+        self.schedule[index] = action
+            .cron
+            .next_after(fired, action.zone)
+            .map(|t| self.clock.instant(t));
+    }
+
+    /// Every tick: exits, readiness, health, drains, then launches or scale-in.
+    async fn lifecycle(&mut self) {
+        self.reap_exited();
+        self.check_pending().await;
+        self.check_health().await;
+        self.finish_drains().await;
+        self.reconcile().await;
+        self.publish();
+    }
+
+    fn reap_exited(&mut self) {
+        let now = Instant::now();
+        let exited: Vec<Instance> = self
+            .instances
+            .iter()
+            .filter(|i| !self.provider.is_running(&i.id))
+            .cloned()
+            .collect();
+        for i in exited {
+            self.instances.retain(|x| x.id != i.id);
+            let unix = self.unix(now);
+            let mut h = self.history.lock().expect("not poisoned");
+            if i.draining_until.is_some() {
+                h.finish(i.activity, Status::Successful, unix);
+                continue;
+            }
+            if i.in_service.is_none() {
+                let msg = Some("the instance exited before it was ready".to_string());
+                h.finish_with(i.activity, Status::Failed, msg, unix);
+            }
+            h.record(
+                format!("Terminating instance: {}", i.id),
+                format!(
+                    "At {} an instance was taken out of service in response to a process \
+                     status check failure (the instance exited).",
+                    clock(unix)
+                ),
+                Status::Successful,
+                unix,
+            );
+        }
+    }
+
+    async fn check_pending(&mut self) {
+        let now = Instant::now();
+        let limit = self.config.health_check_grace_period.max(PENDING_LIMIT);
+        let pending: Vec<Instance> = self
+            .active()
+            .filter(|i| i.in_service.is_none())
+            .cloned()
+            .collect();
+        for i in pending {
+            if self.provider.is_ready(&i.id, i.addr).await {
+                let unix = self.unix(Instant::now());
+                self.history.lock().expect("not poisoned").finish(
+                    i.activity,
+                    Status::Successful,
+                    unix,
+                );
+                tracing::info!(group = %self.config.name, instance = %i.id, addr = %i.addr, "instance in service");
+                if let Some(x) = self.instances.iter_mut().find(|x| x.id == i.id) {
+                    x.in_service = Some(Instant::now());
+                }
+            } else if now >= i.launched + limit {
+                let msg = format!("not ready {} s after launch", limit.as_secs());
+                self.replace(&i, &msg, now).await;
+            }
+        }
+    }
+
+    async fn check_health(&mut self) {
+        let Some(health) = self.health.clone() else {
+            return;
+        };
+        if self.config.health_check_type != HealthCheckType::Balancer {
+            return;
+        }
+        let now = Instant::now();
+        let grace = self.config.health_check_grace_period;
+        let failing: Vec<Instance> = self
+            .active()
+            .filter(|i| i.in_service.is_some() && now >= i.launched + grace)
+            .filter(|i| health(i.addr) == Some(false))
+            .cloned()
+            .collect();
+        for i in failing {
+            self.replace(&i, "a balancer health check failure", now)
+                .await;
+        }
+    }
+
+    /// Terminates an unhealthy instance at once; reconcile launches its replacement.
+    async fn replace(&mut self, i: &Instance, why: &str, now: Instant) {
+        let unix = self.unix(now);
+        {
+            let mut h = self.history.lock().expect("not poisoned");
+            if i.in_service.is_none() {
+                h.finish_with(i.activity, Status::Failed, Some(why.to_string()), unix);
+            }
+            h.record(
+                format!("Terminating instance: {}", i.id),
+                format!(
+                    "At {} an instance was taken out of service in response to {why}.",
+                    clock(unix)
+                ),
+                Status::Successful,
+                unix,
+            );
+        }
+        self.instances.retain(|x| x.id != i.id);
+        self.publish();
+        self.provider.terminate(&i.id).await;
+    }
+
+    async fn finish_drains(&mut self) {
+        let now = Instant::now();
+        let done: Vec<Instance> = self
+            .instances
+            .iter()
+            .filter(|i| i.draining_until.is_some_and(|u| now >= u))
+            .cloned()
+            .collect();
+        for i in done {
+            self.provider.terminate(&i.id).await;
+            self.instances.retain(|x| x.id != i.id);
+            let unix = self.unix(Instant::now());
+            self.history
+                .lock()
+                .expect("not poisoned")
+                .finish(i.activity, Status::Successful, unix);
+        }
+    }
+
+    async fn reconcile(&mut self) {
+        let now = Instant::now();
+        let active = self.active().count() as u32;
+        let prefix = self.cause.take().map(|c| c + " ").unwrap_or_default();
+        if active < self.desired && self.backoff_until.is_none_or(|b| now >= b) {
+            let cause = format!(
+                "{prefix}At {} an instance was started in response to a difference between \
+                 desired and actual capacity, increasing the capacity from {active} to {}.",
+                self.at(now),
+                self.desired
+            );
+            for _ in active..self.desired {
+                if !self.launch(cause.clone(), now).await {
+                    break;
+                }
+            }
+        } else if active > self.desired {
+            for _ in self.desired..active {
+                let Some(victim) = self.victim() else { break };
+                let cause = format!(
+                    "{prefix}At {t} an instance was taken out of service in response to a \
+                     difference between desired and actual capacity, shrinking the capacity \
+                     from {active} to {}. At {t} instance {} was selected for termination.",
+                    self.desired,
+                    victim.id,
+                    t = self.at(now),
+                );
+                self.scale_in(victim, cause, now).await;
+            }
+        }
+    }
+
+    async fn launch(&mut self, cause: String, now: Instant) -> bool {
+        let id = format!("{}-{}", self.config.name, self.next_id);
+        self.next_id += 1;
+        let template = self.config.launch_template.clone();
+        // The address (zone) with the fewest instances.
+        let zone = *template
+            .addresses
+            .iter()
+            .min_by_key(|a| self.active().filter(|i| i.zone == **a).count())
+            .expect("validated: at least one address");
+        let unix = self.unix(now);
+        let activity = self.history.lock().expect("not poisoned").start(
+            format!("Launching a new instance: {id}"),
+            cause,
+            unix,
+        );
+        let request = LaunchRequest {
+            id: id.clone(),
+            address: zone,
+            region: self.config.region.clone(),
+            template,
+        };
+        match self.provider.launch(&request).await {
+            Ok(l) => {
+                tracing::info!(group = %self.config.name, instance = %id, addr = %l.addr, pid = ?l.pid, "instance launched");
+                self.instances.push(Instance {
+                    id,
+                    addr: l.addr,
+                    zone,
+                    version: request.template.version,
+                    launched: now,
+                    in_service: None,
+                    draining_until: None,
+                    activity,
+                });
+                true
+            }
+            Err(e) => {
+                tracing::error!(group = %self.config.name, instance = %id, "launch failed: {e}");
+                self.history.lock().expect("not poisoned").finish_with(
+                    activity,
+                    Status::Failed,
+                    Some(e.to_string()),
+                    unix,
+                );
+                self.backoff_until = Some(now + LAUNCH_BACKOFF);
+                false
+            }
+        }
+    }
+
+    /// The instance to terminate first: oldest launch template version, then from the zone
+    /// with the most instances, then the oldest.
+    fn victim(&self) -> Option<Instance> {
+        self.active()
+            .min_by_key(|i| {
+                let in_zone = self.active().filter(|x| x.zone == i.zone).count();
+                (i.version, std::cmp::Reverse(in_zone), i.launched)
+            })
+            .cloned()
+    }
+
+    async fn scale_in(&mut self, victim: Instance, cause: String, now: Instant) {
+        let unix = self.unix(now);
+        let description = format!("Terminating instance: {}", victim.id);
+        if victim.in_service.is_none() {
+            {
+                let mut h = self.history.lock().expect("not poisoned");
+                let msg = Some("cancelled by scale-in".to_string());
+                h.finish_with(victim.activity, Status::Cancelled, msg, unix);
+                h.record(description, cause, Status::Successful, unix);
+            }
+            self.instances.retain(|x| x.id != victim.id);
+            self.provider.terminate(&victim.id).await;
+            return;
+        }
+        let activity = self
+            .history
+            .lock()
+            .expect("not poisoned")
+            .start(description, cause, unix);
+        let until = now + self.config.deregistration_delay;
+        if let Some(x) = self.instances.iter_mut().find(|x| x.id == victim.id) {
+            x.draining_until = Some(until);
+            x.activity = activity;
+        }
+        tracing::info!(group = %self.config.name, instance = %victim.id, "instance draining");
+        self.publish();
+    }
+
+    /// Publishes the in-service instances when they changed.
+    fn publish(&mut self) {
+        let mut addrs: Vec<SocketAddr> = self
+            .active()
+            .filter(|i| i.in_service.is_some())
+            .map(|i| i.addr)
+            .collect();
+        addrs.sort();
+        if self.published.as_ref() == Some(&addrs) {
+            return;
+        }
+        self.published = Some(addrs.clone());
+        let entry = Registered {
+            region: self.config.region.clone(),
+            target_groups: self.config.target_groups.clone(),
+            pools: self.config.pools.clone(),
+            instances: addrs,
+        };
+        let name = self.config.name.clone();
+        self.registrations.send_modify(|r| {
+            r.groups.insert(name, entry);
+        });
+    }
+
+    async fn stop_all(&mut self) {
+        let name = self.config.name.clone();
+        self.registrations.send_modify(|r| {
+            r.groups.remove(&name);
+        });
+        for i in std::mem::take(&mut self.instances) {
+            self.provider.terminate(&i.id).await;
+        }
+        tracing::info!(group = %name, "instances terminated");
+    }
+}
+
+#[cfg(test)]
+#[path = "group_tests.rs"]
+mod tests;

@@ -1,0 +1,352 @@
+use super::*;
+use crate::config::{
+    LaunchTemplate, Metric, PolicyKind, ProviderKind, ScalingPolicy, ScheduledAction,
+};
+use crate::scaler::provider::{Launched, ProviderError};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+struct Fake {
+    running: bool,
+    ready: bool,
+    version_addr: SocketAddr,
+}
+
+/// Instances that exist only in memory: ready at once, CPU as set.
+#[derive(Default)]
+struct FakeProvider {
+    instances: Mutex<HashMap<String, Fake>>,
+    cpu: Mutex<f64>,
+    launched: Mutex<Vec<String>>,
+    terminated: Mutex<Vec<String>>,
+    refuse: Mutex<bool>,
+}
+
+impl FakeProvider {
+    fn crash(&self, id: &str) {
+        self.instances.lock().unwrap().get_mut(id).unwrap().running = false;
+    }
+
+    fn running(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .instances
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, f)| f.running)
+            .map(|(id, _)| id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Provider for FakeProvider {
+    async fn launch(&self, r: &LaunchRequest) -> Result<Launched, ProviderError> {
+        if *self.refuse.lock().unwrap() {
+            return Err(ProviderError::Refused("quota".into()));
+        }
+        let mut all = self.instances.lock().unwrap();
+        let addr = SocketAddr::new(r.address, 20_000 + all.len() as u16);
+        all.insert(
+            r.id.clone(),
+            Fake {
+                running: true,
+                ready: true,
+                version_addr: addr,
+            },
+        );
+        self.launched.lock().unwrap().push(r.id.clone());
+        Ok(Launched { addr, pid: None })
+    }
+
+    async fn terminate(&self, id: &str) {
+        if let Some(f) = self.instances.lock().unwrap().get_mut(id) {
+            f.running = false;
+        }
+        self.terminated.lock().unwrap().push(id.to_string());
+    }
+
+    fn is_running(&self, id: &str) -> bool {
+        self.instances
+            .lock()
+            .unwrap()
+            .get(id)
+            .is_some_and(|f| f.running)
+    }
+
+    async fn is_ready(&self, id: &str, addr: SocketAddr) -> bool {
+        let all = self.instances.lock().unwrap();
+        all.get(id)
+            .is_some_and(|f| f.ready && f.version_addr == addr)
+    }
+
+    fn cpu(&self, _id: &str) -> Option<f64> {
+        Some(*self.cpu.lock().unwrap())
+    }
+}
+
+fn config(min: u32, desired: u32, max: u32) -> ScalingGroup {
+    ScalingGroup {
+        name: "web".into(),
+        region: "us-east".into(),
+        min,
+        desired,
+        max,
+        health_check_type: HealthCheckType::Process,
+        health_check_grace_period: Duration::from_secs(5),
+        default_cooldown: Duration::from_secs(2),
+        instance_warmup: Duration::from_secs(1),
+        period: Duration::from_secs(1),
+        deregistration_delay: Duration::from_secs(3),
+        target_groups: vec!["tg".into()],
+        pools: vec![],
+        activity_history: 50,
+        launch_template: LaunchTemplate {
+            provider: ProviderKind::Process,
+            version: 1,
+            command: vec!["x".into(), "{port}".into()],
+            addresses: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+            env: vec![],
+        },
+        policies: vec![],
+        scheduled: vec![],
+    }
+}
+
+struct Harness {
+    provider: Arc<FakeProvider>,
+    regs: watch::Receiver<Registrations>,
+    commands: mpsc::Sender<Command>,
+    history: Arc<Mutex<History>>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(c: ScalingGroup) -> Harness {
+    start_with(c, None)
+}
+
+fn start_with(c: ScalingGroup, health: Option<HealthView>) -> Harness {
+    let provider = Arc::new(FakeProvider::default());
+    let (tx, regs) = watch::channel(Registrations::default());
+    let (group, commands, history) = Group::new(c, provider.clone(), tx, health);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(group.run(stop.clone()));
+    Harness {
+        provider,
+        regs,
+        commands,
+        history,
+        stop,
+        task,
+    }
+}
+
+impl Harness {
+    fn registered(&self) -> Vec<SocketAddr> {
+        self.regs
+            .borrow()
+            .groups
+            .get("web")
+            .map(|r| r.instances.clone())
+            .unwrap_or_default()
+    }
+
+    fn causes(&self) -> Vec<String> {
+        let h = self.history.lock().unwrap();
+        h.items().map(|a| a.cause.clone()).collect()
+    }
+
+    async fn set_desired(&self, desired: u32) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SetDesired { desired, reply })
+            .await
+            .unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn stop(self) -> Arc<FakeProvider> {
+        self.stop.cancel();
+        self.task.await.unwrap();
+        self.provider
+    }
+}
+
+async fn wait(d: Duration) {
+    tokio::time::sleep(d).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn launches_registers_and_spreads_over_zones() {
+    let h = start(config(2, 2, 4));
+    wait(Duration::from_millis(500)).await;
+    let regs = h.registered();
+    assert_eq!(regs.len(), 2, "{regs:?}");
+    let ips: Vec<String> = regs.iter().map(|a| a.ip().to_string()).collect();
+    assert!(ips.contains(&"127.0.0.1".into()) && ips.contains(&"127.0.0.2".into()));
+    {
+        let hist = h.history.lock().unwrap();
+        let a: Vec<_> = hist.items().collect();
+        assert_eq!(a.len(), 2);
+        assert!(a.iter().all(|a| a.status == Status::Successful));
+        assert!(
+            a[0].cause
+                .contains("the group was created with desired capacity 2")
+                && a[0].cause.contains("increasing the capacity from 0 to 2."),
+            "{}",
+            a[0].cause
+        );
+    }
+    let p = h.stop().await;
+    assert!(p.running().is_empty(), "shutdown terminates every instance");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_instance_is_replaced() {
+    let h = start(config(2, 2, 2));
+    wait(Duration::from_millis(500)).await;
+    h.provider.crash("web-1");
+    wait(Duration::from_millis(600)).await;
+    assert_eq!(h.provider.running(), ["web-2", "web-3"]);
+    assert_eq!(h.registered().len(), 2);
+    let causes = h.causes();
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.contains("in response to a process status check failure")),
+        "{causes:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scale_in_deregisters_then_terminates_after_the_delay() {
+    let h = start(config(1, 3, 3));
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.registered().len(), 3);
+    assert!(h.set_desired(4).await.is_err(), "above max");
+    h.set_desired(1).await.unwrap();
+    wait(Duration::from_millis(300)).await;
+    assert_eq!(h.registered().len(), 1, "deregistered at once");
+    assert_eq!(h.provider.running().len(), 3, "still draining");
+    wait(Duration::from_secs(3)).await;
+    assert_eq!(h.provider.running().len(), 1, "terminated after the delay");
+    let causes = h.causes();
+    let shrink = causes.iter().find(|c| c.contains("shrinking")).unwrap();
+    assert!(
+        shrink.contains("a user request explicitly set group desired capacity changing the desired capacity from 3 to 1")
+            && shrink.contains("was selected for termination"),
+        "{shrink}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scale_in_takes_the_oldest_launch_template_first() {
+    let h = start(config(1, 2, 4));
+    wait(Duration::from_millis(500)).await;
+    let mut newer = config(1, 2, 4);
+    newer.launch_template.version = 2;
+    newer.desired = 4; // the file's desired changed: a manual change
+    h.commands
+        .send(Command::Reconfigure(Box::new(newer)))
+        .await
+        .unwrap();
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.provider.running().len(), 4);
+    h.set_desired(2).await.unwrap();
+    wait(Duration::from_secs(4)).await;
+    assert_eq!(
+        h.provider.running(),
+        ["web-3", "web-4"],
+        "version 1 went first"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn target_tracking_scales_out_and_back_in() {
+    let mut c = config(1, 1, 3);
+    c.policies = vec![ScalingPolicy {
+        name: "cpu50".into(),
+        kind: PolicyKind::TargetTracking {
+            metric: Metric::Cpu,
+            target: 50.0,
+            disable_scale_in: false,
+            scale_in_window: Duration::from_secs(3),
+        },
+    }];
+    let h = start(c);
+    *h.provider.cpu.lock().unwrap() = 100.0;
+    wait(Duration::from_millis(2500)).await;
+    assert_eq!(h.provider.running().len(), 2, "ceil(1 * 100 / 50)");
+    *h.provider.cpu.lock().unwrap() = 5.0;
+    wait(Duration::from_secs(10)).await;
+    assert_eq!(h.provider.running().len(), 1);
+    let causes = h.causes();
+    assert!(
+        causes.iter().any(|c| c.contains(
+            "target tracking alarm cpu50-high (metric 100.0 against target 50.0) in state ALARM triggered policy cpu50 changing the desired capacity from 1 to 2."
+        )),
+        "{causes:#?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scheduled_actions_and_failed_launches() {
+    let mut c = config(1, 1, 5);
+    c.scheduled = vec![ScheduledAction {
+        name: "every-minute".into(),
+        cron: "* * * * *".parse().unwrap(),
+        zone: "UTC".parse().unwrap(),
+        min: Some(3),
+        desired: None,
+        max: None,
+    }];
+    let h = start(c);
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.provider.running().len(), 1);
+    *h.provider.refuse.lock().unwrap() = true;
+    wait(Duration::from_secs(61)).await;
+    let failed = {
+        let hist = h.history.lock().unwrap();
+        hist.items().filter(|a| a.status == Status::Failed).count()
+    };
+    // The minute starts somewhere in these 61 s; attempts are 5 s apart, not one per tick.
+    assert!((1..=13).contains(&failed), "{failed} failed launches");
+    *h.provider.refuse.lock().unwrap() = false;
+    wait(Duration::from_secs(6)).await;
+    assert_eq!(h.provider.running().len(), 3, "min 3 from the schedule");
+    assert!(
+        h.causes()
+            .iter()
+            .any(|c| c.contains("a scheduled action every-minute updated the group constraints to min: 3, max: 5, desired: 3"))
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn balancer_health_failures_replace_after_the_grace_period() {
+    let sick = Arc::new(Mutex::new(None::<SocketAddr>));
+    let s = sick.clone();
+    let view: HealthView = Arc::new(move |a| Some(*s.lock().unwrap() != Some(a)));
+    let mut c = config(1, 1, 1);
+    c.health_check_type = HealthCheckType::Balancer;
+    let h = start_with(c, Some(view));
+    wait(Duration::from_millis(500)).await;
+    let first = h.registered()[0];
+    *sick.lock().unwrap() = Some(first);
+    wait(Duration::from_secs(3)).await;
+    assert_eq!(h.provider.running(), ["web-1"], "within the grace period");
+    wait(Duration::from_secs(3)).await;
+    assert_eq!(h.provider.running(), ["web-2"]);
+    assert!(
+        h.causes()
+            .iter()
+            .any(|c| c.contains("in response to a balancer health check failure"))
+    );
+    h.stop().await;
+}
