@@ -9,10 +9,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// A stream with an idle deadline, pushed back by every byte moved.
+/// A stream with an idle deadline, pushed back by every byte moved. Activity only records
+/// the time; the timer is moved when it fires early, not on every read and write.
 pub struct IdleIo<T> {
     inner: T,
     idle: Duration,
+    last: Instant,
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -22,22 +24,31 @@ impl<T> IdleIo<T> {
         IdleIo {
             inner,
             idle,
+            last: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 
     fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.last = Instant::now();
     }
 
-    /// After the inner stream returned Pending: an error once the deadline passed.
+    /// After the inner stream returned Pending: an error once the stream has been idle for
+    /// the whole idle time.
     fn check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client connection idle",
-            )),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let due = self.last + self.idle;
+            if Instant::now() >= due {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client connection idle",
+                ));
+            }
+            // There was traffic since the timer was set: wait for the rest.
+            self.deadline.as_mut().reset(due);
         }
     }
 }

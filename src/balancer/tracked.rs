@@ -19,19 +19,19 @@ pub struct Tracked {
     guard: Option<InFlight>,
     status: u16,
     started: Instant,
-    drained: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Created when the body first has to wait: short bodies never need it.
+    drained: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl Tracked {
     /// Wraps the body of a response with `status`, to a request sent at `started`.
     pub fn new(inner: Incoming, guard: InFlight, status: u16, started: Instant) -> Tracked {
-        let drained = Box::pin(guard.drained().cancelled_owned());
         Tracked {
             inner,
             guard: Some(guard),
             status,
             started,
-            drained,
+            drained: None,
         }
     }
 
@@ -51,12 +51,20 @@ impl Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this.guard.is_some() && this.drained.as_mut().poll(cx).is_ready() {
-            let elapsed = this.started.elapsed();
-            this.finish(Outcome::Failed { elapsed });
-            return Poll::Ready(Some(Err("target deregistered: draining ended".into())));
+        let poll = Pin::new(&mut this.inner).poll_frame(cx);
+        if poll.is_pending()
+            && let Some(guard) = &this.guard
+        {
+            let drained = this
+                .drained
+                .get_or_insert_with(|| Box::pin(guard.drained().cancelled_owned()));
+            if drained.as_mut().poll(cx).is_ready() {
+                let elapsed = this.started.elapsed();
+                this.finish(Outcome::Failed { elapsed });
+                return Poll::Ready(Some(Err("target deregistered: draining ended".into())));
+            }
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        match poll {
             Poll::Ready(None) => {
                 let (status, elapsed) = (this.status, this.started.elapsed());
                 this.finish(Outcome::Response { status, elapsed });
