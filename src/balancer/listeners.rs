@@ -56,7 +56,8 @@ impl Listeners {
                 .position(|r| r.config.name == l.name)
                 .map(|i| old.swap_remove(i));
             match prev {
-                Some(r) if r.config == *l => next.push(r),
+                // An https listener restarts on every reload: that re-reads its certificate.
+                Some(r) if r.config == *l && l.protocol != Protocol::Https => next.push(r),
                 prev => match start(l, prev.as_ref(), state, shutdown) {
                     Ok(r) => {
                         if let Some(p) = prev {
