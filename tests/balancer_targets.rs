@@ -36,6 +36,10 @@ fn start(backends: &[&Backend], group: &str) -> (Setup, Server, SocketAddr) {
 }
 
 fn get(lb: SocketAddr, cookie: &str) -> Reply {
+    get_path(lb, "/", cookie)
+}
+
+fn get_path(lb: SocketAddr, path: &str, cookie: &str) -> Reply {
     let cookie = if cookie.is_empty() {
         String::new()
     } else {
@@ -43,7 +47,7 @@ fn get(lb: SocketAddr, cookie: &str) -> Reply {
     };
     send(
         lb,
-        &format!("GET / HTTP/1.1\r\nHost: x\r\n{cookie}Connection: close\r\n\r\n"),
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{cookie}Connection: close\r\n\r\n"),
     )
 }
 
@@ -78,6 +82,35 @@ fn a_sticky_client_keeps_its_target_and_moves_when_it_dies() {
     assert_ne!(new_cookie, cookie, "a new cookie names the new target");
     for _ in 0..10 {
         assert_eq!(get(lb, &new_cookie).body, moved.body);
+    }
+}
+
+#[test]
+fn app_cookie_stickiness_starts_with_the_application_session() {
+    let b = [Backend::start(0), Backend::start(1), Backend::start(2)];
+    let stickiness =
+        "stickiness = { type = \"app-cookie\", cookie = \"SESSIONID\", duration = \"10m\" }";
+    let (_s, _srv, lb) = start(&[&b[0], &b[1], &b[2]], stickiness);
+    assert!(
+        get(lb, "").header("set-cookie").is_none(),
+        "no session, no cookie"
+    );
+    let login = get_path(lb, "/login", "");
+    let ours: Vec<&String> = login
+        .headers
+        .iter()
+        .filter(|h| h.starts_with("set-cookie: rh_web="))
+        .collect();
+    assert_eq!(ours.len(), 1, "{:?}", login.headers);
+    let cookie = ours[0]
+        .trim_start_matches("set-cookie: ")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    for _ in 0..15 {
+        let r = get(lb, &format!("SESSIONID=s1; {cookie}"));
+        assert_eq!(r.body, login.body, "the session stays on its target");
     }
 }
 

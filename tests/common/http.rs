@@ -92,8 +92,14 @@ fn serve(s: &mut TcpStream, id: usize, alive: &AtomicBool, xff: &Mutex<String>, 
                 status
             };
             let body = format!("backend {id}\n");
+            // `/login` starts an application session, as a framework would.
+            let cookie = if path == "/login" {
+                "Set-Cookie: SESSIONID=s1; Path=/\r\n"
+            } else {
+                ""
+            };
             let reply = format!(
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nX-Path: {path}\r\n\r\n{body}",
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nX-Path: {path}\r\n{cookie}\r\n{body}",
                 body.len()
             );
             if s.write_all(reply.as_bytes()).is_err()
