@@ -53,6 +53,8 @@ async fn an_https_listener_terminates_tls() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut h2_client = client.clone();
+    h2_client.alpn_protocols = vec![b"h2".to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let mut reply = String::new();
     for _ in 0..50 {
@@ -72,6 +74,30 @@ async fn an_https_listener_terminates_tls() {
     }
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("backend 0"), "{reply}");
+    // A client offering h2 by ALPN speaks HTTP/2 to the balancer; the target still gets HTTP/1.1.
+    let tcp = tokio::net::TcpStream::connect(lb).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let h2 = tokio_rustls::TlsConnector::from(Arc::new(h2_client));
+    let tls = h2.connect(name, tcp).await.expect("TLS handshake with h2");
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = hyper::Request::get("https://localhost/")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.version(), hyper::Version::HTTP_2);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap();
+        assert_eq!(body.to_bytes().as_ref(), b"backend 0\n");
+    }
     // Plain HTTP on the TLS port gets no answer.
     let plain = tokio::task::spawn_blocking(move || {
         send(lb, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

@@ -110,8 +110,9 @@ fn start(
     let stop = CancellationToken::new();
     let tls = match (&l.protocol, &l.tls) {
         (Protocol::Https, Some(files)) => {
-            let config = super::tls::server_config(&files.certificate, &files.key, &[b"http/1.1"])
-                .map_err(std::io::Error::other)?;
+            let config =
+                super::tls::server_config(&files.certificate, &files.key, &[b"h2", b"http/1.1"])
+                    .map_err(std::io::Error::other)?;
             Some(super::tls::acceptor(config))
         }
         _ => None,

@@ -107,18 +107,32 @@ pub async fn run_listener(
         };
         let (site, state, shutdown) = (site.clone(), state.clone(), shutdown.clone());
         let Some(tls) = tls.clone() else {
-            tokio::spawn(serve(io, peer, site, state, limits, shutdown));
+            tokio::spawn(serve(io, peer, site, state, limits, Proto::Http1, shutdown));
             continue;
         };
         tokio::spawn(async move {
             // The handshake counts as part of the request header: it gets the header timeout.
             match tokio::time::timeout(limits.header, tls.accept(io)).await {
-                Ok(Ok(stream)) => serve(stream, peer, site, state, limits, shutdown).await,
+                Ok(Ok(stream)) => {
+                    // ALPN decides: h2 if the client offered it, else HTTP/1.1.
+                    let proto = match stream.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Proto::Http2,
+                        _ => Proto::Http1,
+                    };
+                    serve(stream, peer, site, state, limits, proto, shutdown).await
+                }
                 Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
             }
         });
     }
+}
+
+/// The HTTP version a client connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Http1,
+    Http2,
 }
 
 /// Per-connection limits of a listener.
@@ -135,25 +149,36 @@ fn serve<I>(
     site: Arc<Site>,
     state: Arc<BalancerState>,
     limits: Limits,
+    proto: Proto,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
+    let http2 = proto == Proto::Http2;
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
         .header_read_timeout(limits.header)
         .max_header_size(limits.max_header_bytes);
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     async move {
         let service = hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
             async move { Ok::<_, std::convert::Infallible>(handle(req, peer, &site, &state).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        tokio::select! {
-            _ = conn => {},
-            () = shutdown.cancelled() => {},
+        let io = TokioIo::new(io);
+        if http2 {
+            tokio::select! {
+                _ = h2.serve_connection(io, service) => {},
+                () = shutdown.cancelled() => {},
+            }
+        } else {
+            tokio::select! {
+                _ = h1.serve_connection(io, service) => {},
+                () = shutdown.cancelled() => {},
+            }
         }
     }
 }
@@ -267,7 +292,8 @@ async fn forward(
     } else {
         Bytes::new()
     };
-    forwarded_headers(&mut parts.headers, peer, site);
+    let authority = parts.uri.authority().cloned();
+    forwarded_headers(&mut parts.headers, authority.as_ref(), peer, site);
     let tg = &groups.config().target_groups[group];
     let health = state.health.load();
     // A sticky client goes back to its target while that target is available.
@@ -293,6 +319,8 @@ async fn forward(
         let addr = tg.targets[target];
         let mut up = Request::from_parts(parts.clone(), Full::new(body.clone()));
         *up.uri_mut() = upstream_uri(addr, &parts.uri);
+        // Targets speak HTTP/1.1 whatever the client spoke.
+        *up.version_mut() = hyper::Version::HTTP_11;
         let in_flight = groups.begin(group, target);
         let started = Instant::now();
         let sent = tokio::select! {
@@ -394,7 +422,12 @@ fn host_of<B>(req: &Request<B>) -> String {
 }
 
 /// X-Forwarded-For (appended to what the client sent), -Proto and -Port, as ALB adds them.
-fn forwarded_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, site: &Site) {
+fn forwarded_headers(
+    headers: &mut hyper::HeaderMap,
+    authority: Option<&hyper::http::uri::Authority>,
+    peer: SocketAddr,
+    site: &Site,
+) {
     let ip = peer.ip().to_string();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
@@ -409,7 +442,11 @@ fn forwarded_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, site: &Si
     );
     headers.insert("x-forwarded-port", HeaderValue::from(site.port));
     if !headers.contains_key(HOST) {
-        headers.insert(HOST, HeaderValue::from_static("localhost"));
+        // HTTP/2 carries the host in the :authority pseudo-header.
+        let host = authority
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .unwrap_or(HeaderValue::from_static("localhost"));
+        headers.insert(HOST, host);
     }
 }
 
