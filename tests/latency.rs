@@ -5,10 +5,8 @@
 
 mod common;
 use common::*;
-use hickory_proto::op::Message;
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 const ZONE: &str =
@@ -64,27 +62,7 @@ fn report(region: &str, prefix: &str, rtt_ms: f64) -> String {
 
 /// (first address, ECS scope) for a query from `subnet/24`.
 fn answer_for(srv: &Server, subnet: &str) -> (String, Option<u8>) {
-    let q = query_ecs(
-        7,
-        "www.example.test",
-        1,
-        subnet.parse::<IpAddr>().unwrap(),
-        24,
-    );
-    let m = Message::from_vec(&udp_raw(srv.addr, &q).expect("reply")).unwrap();
-    let first = m
-        .answers
-        .first()
-        .map(|a| a.data.to_string())
-        .unwrap_or_default();
-    let scope = m
-        .edns
-        .as_ref()
-        .and_then(|e| match e.option(EdnsCode::Subnet) {
-            Some(EdnsOption::Subnet(cs)) => Some(cs.scope_prefix()),
-            _ => None,
-        });
-    (first, scope)
+    ask_from(srv.addr, 1, subnet.parse().unwrap(), 24)
 }
 
 fn metrics(admin: SocketAddr) -> String {

@@ -6,9 +6,8 @@ mod common;
 use common::geodb::{Entry, entries, write_database};
 use common::*;
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::EdnsCode;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 const ZONE: &str =
     "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n";
@@ -47,27 +46,7 @@ fn start(config: &str) -> (Setup, Server) {
 
 /// (first address, ECS scope) for a query from `subnet/prefix`.
 fn from(srv: &Server, qtype: u16, subnet: &str, prefix: u8) -> (String, Option<u8>) {
-    let q = query_ecs(
-        9,
-        "www.example.test",
-        qtype,
-        subnet.parse::<IpAddr>().unwrap(),
-        prefix,
-    );
-    let m = Message::from_vec(&udp_raw(srv.addr, &q).expect("reply")).unwrap();
-    let first = m
-        .answers
-        .first()
-        .map(|a| a.data.to_string())
-        .unwrap_or_default();
-    let scope = m
-        .edns
-        .as_ref()
-        .and_then(|e| match e.option(EdnsCode::Subnet) {
-            Some(EdnsOption::Subnet(cs)) => Some(cs.scope_prefix()),
-            _ => None,
-        });
-    (first, scope)
+    ask_from(srv.addr, qtype, subnet.parse().unwrap(), prefix)
 }
 
 #[test]

@@ -240,3 +240,23 @@ pub fn query_ecs(id: u16, name: &str, qtype: u16, subnet: std::net::IpAddr, pref
     m.extend_from_slice(&opt);
     m
 }
+
+/// (first answer's data, ECS scope) for a `www.example.test` query from `subnet/prefix`.
+pub fn ask_from(addr: SocketAddr, qtype: u16, subnet: IpAddr, prefix: u8) -> (String, Option<u8>) {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let q = query_ecs(9, "www.example.test", qtype, subnet, prefix);
+    let m = Message::from_vec(&udp_raw(addr, &q).expect("reply")).unwrap();
+    let first = m
+        .answers
+        .first()
+        .map(|a| a.data.to_string())
+        .unwrap_or_default();
+    let scope = m
+        .edns
+        .as_ref()
+        .and_then(|e| match e.option(EdnsCode::Subnet) {
+            Some(EdnsOption::Subnet(cs)) => Some(cs.scope_prefix()),
+            _ => None,
+        });
+    (first, scope)
+}
