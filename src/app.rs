@@ -212,9 +212,9 @@ fn start_scaler(
 ) -> (watch::Receiver<Registrations>, Arc<ScalerHandle>) {
     let (tx, rx) = watch::channel(Registrations::default());
     let provider = Arc::new(crate::scaler::process::ProcessProvider::new());
-    let health =
-        |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_health(balancer.clone(), g));
-    let handle = crate::scaler::start(&config.scaler, provider, &tx, health, tasks, shutdown);
+    let link =
+        |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_link(balancer.clone(), g));
+    let handle = crate::scaler::start(&config.scaler, provider, &tx, link, tasks, shutdown);
     // The groups hold senders; this one keeps the channel open when there are none.
     tasks.spawn(async move {
         tx.closed().await;

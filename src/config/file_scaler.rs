@@ -36,9 +36,11 @@ pub struct FileScalingGroup {
     /// Metric period: metrics are averaged and policies evaluated once per period.
     #[serde(default = "default_period")]
     pub period: Spanned<String>,
-    /// Time between deregistering an instance and terminating it (requests in flight end).
-    #[serde(default = "default_deregistration_delay")]
-    pub deregistration_delay: Spanned<String>,
+    /// Longest time between deregistering an instance and terminating it; it ends sooner
+    /// when the balancer has drained the instance. Default: the largest
+    /// `deregistration_delay` of `target_groups`, `30s` without target groups.
+    #[serde(default)]
+    pub deregistration_delay: Option<Spanned<String>>,
     /// Target groups the instances are registered with (`address:port`).
     #[serde(default)]
     pub target_groups: Vec<Spanned<String>>,
@@ -89,7 +91,9 @@ pub struct FilePolicy {
     /// `target-tracking`, `step` or `simple`.
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
-    /// Metric: `cpu` (average CPU % of the in-service instances).
+    /// Metric: `cpu` (average CPU % of the in-service instances), `request-count-per-target`
+    /// (requests per second per instance) or `p95-latency` (milliseconds), both from the
+    /// balancer.
     #[serde(default = "default_metric")]
     pub metric: Spanned<String>,
     /// target-tracking: the value the metric is held at.
@@ -188,10 +192,6 @@ fn default_warmup() -> Spanned<String> {
 
 fn default_period() -> Spanned<String> {
     spanned("10s".into())
-}
-
-fn default_deregistration_delay() -> Spanned<String> {
-    spanned("30s".into())
 }
 
 fn default_history() -> Spanned<u32> {

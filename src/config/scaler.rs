@@ -40,6 +40,9 @@ pub struct LaunchTemplate {
     pub env: Vec<(String, String)>,
 }
 
+/// Deregistration delay of a scaling group without target groups.
+pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(30);
+
 /// The command a launch template runs when it names none.
 pub const DEFAULT_COMMAND: [&str; 9] = [
     "{exe}",
@@ -58,6 +61,20 @@ pub const DEFAULT_COMMAND: [&str; 9] = [
 pub enum Metric {
     /// Average CPU utilisation of the in-service instances, in percent of one core.
     Cpu,
+    /// Requests per second per in-service instance, from the balancer's counters.
+    RequestCountPerTarget,
+    /// 95th percentile response time in milliseconds, from the balancer's histograms.
+    P95Latency,
+}
+
+impl ScalingPolicy {
+    /// The metric the policy acts on.
+    pub fn metric(&self) -> Metric {
+        match &self.kind {
+            PolicyKind::TargetTracking { metric, .. } => *metric,
+            PolicyKind::Step { alarm, .. } | PolicyKind::Simple { alarm, .. } => alarm.metric,
+        }
+    }
 }
 
 /// How an alarm compares the metric with its threshold.
@@ -200,7 +217,8 @@ pub struct ScalingGroup {
     pub instance_warmup: Duration,
     /// Metric period.
     pub period: Duration,
-    /// Time between deregistration and termination.
+    /// Longest time between deregistration and termination (the balancer's drain may end
+    /// it sooner).
     pub deregistration_delay: Duration,
     /// Target groups instances are registered with.
     pub target_groups: Vec<String>,
@@ -350,6 +368,21 @@ fn group(
             ));
         }
     }
+    if let Some((i, p)) = policies
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.metric() != Metric::Cpu)
+        && g.target_groups.is_empty()
+    {
+        return Err(ctx.at(
+            &g.policy[i].metric,
+            format!(
+                "{}: `{}` is measured by the balancer: list at least one of `target_groups`",
+                key(&format!("policy.{}.metric", p.name)),
+                g.policy[i].metric.get_ref()
+            ),
+        ));
+    }
     Ok(ScalingGroup {
         launch_template: launch_template(ctx, &name, &g.launch_template)?,
         scheduled: g
@@ -371,7 +404,16 @@ fn group(
         default_cooldown,
         instance_warmup: duration(ctx, &key("instance_warmup"), &g.instance_warmup)?,
         period,
-        deregistration_delay: duration(ctx, &key("deregistration_delay"), &g.deregistration_delay)?,
+        deregistration_delay: match &g.deregistration_delay {
+            Some(d) => duration(ctx, &key("deregistration_delay"), d)?,
+            None => balancer
+                .target_groups
+                .iter()
+                .filter(|t| g.target_groups.iter().any(|n| n.get_ref() == &t.name))
+                .map(|t| t.deregistration_delay)
+                .max()
+                .unwrap_or(DEFAULT_DEREGISTRATION_DELAY),
+        },
         target_groups: g
             .target_groups
             .iter()

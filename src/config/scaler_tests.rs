@@ -1,4 +1,4 @@
-use crate::config::{Config, HealthCheckType, PolicyKind};
+use crate::config::{Config, HealthCheckType, Metric, PolicyKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -101,4 +101,52 @@ fn errors_name_the_line_and_key() {
         "[[scaling_group]]\nname = \"web\"\nmin = 1\nmax = 3\nhealth_check_type = \"balancer\"\n[scaling_group.launch_template]\n[[scaling_group]]\nname = \"b\"\nmin = 1\nmax = 1\ntarget_groups = [\"web\"]\n[scaling_group.launch_template]\n",
     );
     assert!(m.contains("needs at least one of `target_groups`"), "{m}");
+}
+
+#[test]
+fn balancer_metrics_and_the_target_groups_deregistration_delay() {
+    let base = "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones_dir = \"\"\n\
+        [target_group.web]\nderegistration_delay = \"45s\"\ntargets = [{ address = \"127.0.0.1:8\" }]\n[target_group.api]\nderegistration_delay = \"90s\"\ntargets = [{ address = \"127.0.0.1:9\" }]\n\
+        [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n";
+    let parse = |extra: &str| {
+        Config::parse(
+            &format!("{base}{extra}"),
+            Path::new("t.toml"),
+            Path::new("/b"),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let group = |tgs: &str, extra: &str| {
+        format!(
+            "[[scaling_group]]\nname = \"web\"\nmin = 1\nmax = 3\ntarget_groups = {tgs}\n{extra}\
+             [scaling_group.launch_template]\n\
+             [[scaling_group.policy]]\nname = \"rps\"\ntype = \"target-tracking\"\n\
+             metric = \"request-count-per-target\"\ntarget = 100.0\n\
+             [[scaling_group.policy]]\nname = \"slow\"\ntype = \"step\"\nmetric = \"p95-latency\"\n\
+             comparison = \">\"\nthreshold = 250.0\nsteps = [{{ lower = 0.0, adjustment = 1 }}]\n"
+        )
+    };
+    let c = parse(&group("[\"web\", \"api\"]", "")).unwrap();
+    let g = &c.scaler[0];
+    assert_eq!(g.policies[0].metric(), Metric::RequestCountPerTarget);
+    assert_eq!(g.policies[1].metric(), Metric::P95Latency);
+    assert_eq!(
+        g.deregistration_delay,
+        Duration::from_secs(90),
+        "the largest of web (45 s) and api (90 s)"
+    );
+    let c = parse(&group("[\"web\"]", "")).unwrap();
+    assert_eq!(c.scaler[0].deregistration_delay, Duration::from_secs(45));
+    let c = parse(&group("[\"web\"]", "deregistration_delay = \"5s\"\n")).unwrap();
+    assert_eq!(c.scaler[0].deregistration_delay, Duration::from_secs(5));
+    let e = parse(&group("[]", "")).unwrap_err();
+    assert!(
+        e.contains("policy.rps.metric: `request-count-per-target` is measured by the balancer"),
+        "{e}"
+    );
+    let e = parse(&group("[\"web\"]", "").replace("p95-latency", "p99-latency")).unwrap_err();
+    assert!(
+        e.contains("`p99-latency` is not `cpu`, `request-count-per-target` or `p95-latency`"),
+        "{e}"
+    );
 }

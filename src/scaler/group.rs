@@ -7,10 +7,11 @@
 //! fails its balancer health check after the grace period, is terminated and replaced.
 
 use super::activity::{Clock, History, Status, clock};
+use super::metrics::{Deltas, PeriodMetrics, StatsView};
 use super::policy::{Decision, Observation, PolicyState, combine, decide};
 use super::provider::{LaunchRequest, Provider};
 use super::{Registered, Registrations};
-use crate::config::{HealthCheckType, ScalingGroup};
+use crate::config::{HealthCheckType, Metric, ScalingGroup};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +28,9 @@ pub const LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Balancer health of an instance: Some(false) when a target group's check fails for it.
 pub type HealthView = Arc<dyn Fn(SocketAddr) -> Option<bool> + Send + Sync>;
+/// Per target group of the scaling group, a token the balancer cancels once it has drained
+/// the instance at this address (taken while the instance is still registered).
+pub type DrainView = Arc<dyn Fn(SocketAddr) -> Vec<CancellationToken> + Send + Sync>;
 
 /// Requests to a running group.
 #[derive(Debug)]
@@ -51,6 +55,8 @@ struct Instance {
     launched: Instant,
     in_service: Option<Instant>,
     draining_until: Option<Instant>,
+    /// Cancelled when the balancer has drained the instance (from every target group).
+    drained: Vec<CancellationToken>,
     /// The activity in progress for it (launch, then termination).
     activity: u64,
 }
@@ -61,6 +67,9 @@ pub struct Group<P: Provider> {
     provider: Arc<P>,
     registrations: watch::Sender<Registrations>,
     health: Option<HealthView>,
+    stats: Option<StatsView>,
+    drains: Option<DrainView>,
+    deltas: Deltas,
     history: Arc<Mutex<History>>,
     commands: mpsc::Receiver<Command>,
     desired: u32,
@@ -100,6 +109,9 @@ impl<P: Provider> Group<P> {
             provider,
             registrations,
             health,
+            stats: None,
+            drains: None,
+            deltas: Deltas::default(),
             history: history.clone(),
             commands: rx,
             instances: Vec::new(),
@@ -110,6 +122,14 @@ impl<P: Provider> Group<P> {
             published: None,
         };
         (group, tx, history)
+    }
+
+    /// Measures the balancer metrics with `stats` and ends drains as soon as the balancer
+    /// has drained an instance (`drains`) rather than after the whole deregistration delay.
+    pub fn with_balancer(mut self, stats: StatsView, drains: DrainView) -> Group<P> {
+        self.stats = Some(stats);
+        self.drains = Some(drains);
+        self
     }
 
     /// Runs until `shutdown`, then deregisters and terminates every instance.
@@ -186,12 +206,13 @@ impl<P: Provider> Group<P> {
     fn evaluate(&mut self) {
         let now = Instant::now();
         let warmup = self.config.instance_warmup;
-        let (mut sum, mut n, mut in_service, mut warming) = (0.0, 0u32, 0u32, 0u32);
+        let (mut sum, mut n, mut warming) = (0.0, 0u32, 0u32);
+        let mut measured = Vec::new();
         for i in self.instances.iter().filter(|i| i.draining_until.is_none()) {
             let cpu = self.provider.cpu(&i.id);
             match i.in_service {
                 Some(since) if now >= since + warmup => {
-                    in_service += 1;
+                    measured.push(i.addr);
                     if let Some(c) = cpu {
                         sum += c;
                         n += 1;
@@ -200,21 +221,32 @@ impl<P: Provider> Group<P> {
                 _ => warming += 1,
             }
         }
-        let obs = Observation {
-            metric: (n > 0).then(|| sum / f64::from(n)),
+        let balancer = match &self.stats {
+            Some(stats) => self
+                .deltas
+                .period(stats(), &measured, self.config.period, now),
+            None => PeriodMetrics::default(),
+        };
+        let cpu = (n > 0).then(|| sum / f64::from(n));
+        let obs = |metric: Metric| Observation {
+            metric: match metric {
+                Metric::Cpu => cpu,
+                Metric::RequestCountPerTarget => balancer.requests_per_target,
+                Metric::P95Latency => balancer.p95_ms,
+            },
             desired: self.desired,
-            in_service,
+            in_service: measured.len() as u32,
             warming,
             min: self.min,
             max: self.max,
         };
-        tracing::debug!(group = %self.config.name, ?obs, "period");
+        tracing::debug!(group = %self.config.name, ?cpu, ?balancer, in_service = measured.len(), warming, "period");
         let decisions: Vec<Decision> = self
             .config
             .policies
             .iter()
             .zip(self.states.iter_mut())
-            .filter_map(|(p, s)| decide(p, s, &obs, now))
+            .filter_map(|(p, s)| decide(p, s, &obs(p.metric()), now))
             .collect();
         if let Some(d) = combine(decisions, self.desired) {
             let cause = format!(
@@ -427,7 +459,10 @@ impl<P: Provider> Group<P> {
         let done: Vec<Instance> = self
             .instances
             .iter()
-            .filter(|i| i.draining_until.is_some_and(|u| now >= u))
+            .filter(|i| {
+                i.draining_until.is_some_and(|u| now >= u)
+                    || (!i.drained.is_empty() && i.drained.iter().all(|t| t.is_cancelled()))
+            })
             .cloned()
             .collect();
         for i in done {
@@ -506,6 +541,7 @@ impl<P: Provider> Group<P> {
                     launched: now,
                     in_service: None,
                     draining_until: None,
+                    drained: Vec::new(),
                     activity,
                 });
                 true
@@ -555,8 +591,14 @@ impl<P: Provider> Group<P> {
             .expect("not poisoned")
             .start(description, cause, unix);
         let until = now + self.config.deregistration_delay;
+        let drained = self
+            .drains
+            .as_ref()
+            .map(|d| d(victim.addr))
+            .unwrap_or_default();
         if let Some(x) = self.instances.iter_mut().find(|x| x.id == victim.id) {
             x.draining_until = Some(until);
+            x.drained = drained;
             x.activity = activity;
         }
         tracing::info!(group = %self.config.name, instance = %victim.id, "instance draining");

@@ -6,6 +6,7 @@
 pub mod activity;
 pub mod cron;
 pub mod group;
+pub mod metrics;
 pub mod policy;
 pub mod process;
 pub mod provider;
@@ -16,7 +17,8 @@ use crate::config::{
 };
 use crate::health::ProbeKey;
 use activity::{Activity, History};
-use group::{Command, Group, HealthView};
+use group::{Command, DrainView, Group, HealthView};
+use metrics::StatsView;
 use provider::Provider;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -180,29 +182,69 @@ impl ScalerHandle {
     }
 }
 
+/// What a scaling group reads from the balancer.
+pub struct Link {
+    /// Health of its instances.
+    pub health: HealthView,
+    /// Counters of its target groups' targets.
+    pub stats: StatsView,
+    /// Drain completion of its instances.
+    pub drains: DrainView,
+}
+
 /// Starts a loop per scaling group in `tasks`; instances are terminated on `shutdown`.
 pub fn start<P: Provider>(
     groups: &[ScalingGroup],
     provider: Arc<P>,
     registrations: &watch::Sender<Registrations>,
-    health: impl Fn(&ScalingGroup) -> Option<HealthView>,
+    link: impl Fn(&ScalingGroup) -> Option<Link>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> ScalerHandle {
     let mut handle = ScalerHandle::default();
     for c in groups {
-        let (group, commands, history) = Group::new(
+        let link = link(c);
+        let (mut group, commands, history) = Group::new(
             c.clone(),
             provider.clone(),
             registrations.clone(),
-            health(c),
+            link.as_ref().map(|l| l.health.clone()),
         );
+        if let Some(l) = link {
+            group = group.with_balancer(l.stats, l.drains);
+        }
         tasks.spawn(group.run(shutdown.clone()));
         handle
             .groups
             .insert(c.name.clone(), GroupHandle { commands, history });
     }
     handle
+}
+
+/// The balancer as `group` sees it: health of its instances, counters of its target
+/// groups, and drain completion.
+pub fn balancer_link(state: Arc<BalancerState>, group: &ScalingGroup) -> Link {
+    let names = group.target_groups.clone();
+    let stats_state = state.clone();
+    let stats_names = names.clone();
+    let drain_state = state.clone();
+    Link {
+        health: balancer_health(state, group),
+        stats: Arc::new(move || {
+            let groups = stats_state.groups.load();
+            stats_names
+                .iter()
+                .flat_map(|n| groups.target_stats(n))
+                .collect()
+        }),
+        drains: Arc::new(move |addr| {
+            let groups = drain_state.groups.load();
+            names
+                .iter()
+                .filter_map(|n| groups.drained(n, addr))
+                .collect()
+        }),
+    }
 }
 
 /// The balancer's view of an instance: unhealthy when a target group of `group` has probed
