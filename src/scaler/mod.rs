@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod policy;
 pub mod process;
 pub mod provider;
+pub mod status;
 
 use crate::balancer::proxy::BalancerState;
 use crate::config::{
@@ -20,6 +21,7 @@ use activity::{Activity, History};
 use group::{Command, DrainView, Group, HealthView};
 use metrics::StatsView;
 use provider::Provider;
+use status::GroupStatus;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -105,6 +107,9 @@ pub enum ScalerError {
     /// No such scaling group.
     #[error("no scaling group is named `{0}`")]
     NoGroup(String),
+    /// The group's loop has stopped (shutting down).
+    #[error("scaling group `{0}` is not running")]
+    NotRunning(String),
     /// The group refused the request.
     #[error("scaling group `{group}`: {message}")]
     Refused {
@@ -118,6 +123,7 @@ pub enum ScalerError {
 struct GroupHandle {
     commands: mpsc::Sender<Command>,
     history: Arc<Mutex<History>>,
+    status: watch::Receiver<GroupStatus>,
 }
 
 /// Talks to the running scaling groups.
@@ -138,13 +144,20 @@ impl ScalerHandle {
             group: group.to_string(),
             message,
         };
+        let stopped = || ScalerError::NotRunning(group.to_string());
         g.commands
             .send(Command::SetDesired { desired, reply })
             .await
-            .map_err(|_| refused("not running".into()))?;
-        rx.await
-            .map_err(|_| refused("not running".into()))?
-            .map_err(refused)
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?.map_err(refused)
+    }
+
+    /// Every group's capacity and instances, by name.
+    pub fn groups(&self) -> Vec<GroupStatus> {
+        self.groups
+            .values()
+            .map(|g| g.status.borrow().clone())
+            .collect()
     }
 
     /// A group's activities, oldest first.
@@ -213,10 +226,16 @@ pub fn start<P: Provider>(
         if let Some(l) = link {
             group = group.with_balancer(l.stats, l.drains);
         }
+        let status = group.status();
         tasks.spawn(group.run(shutdown.clone()));
-        handle
-            .groups
-            .insert(c.name.clone(), GroupHandle { commands, history });
+        handle.groups.insert(
+            c.name.clone(),
+            GroupHandle {
+                commands,
+                history,
+                status,
+            },
+        );
     }
     handle
 }
