@@ -47,6 +47,10 @@ pub struct FileScalingGroup {
     /// DNS pools the instances are endpoints of (address only).
     #[serde(default)]
     pub pools: Vec<Spanned<String>>,
+    /// Webhook (`http://host:port/path`) that gets every activity as JSON when it starts
+    /// and ends. Default: none.
+    #[serde(default)]
+    pub notify_url: Option<Spanned<String>>,
     /// Activities kept in memory.
     #[serde(default = "default_history")]
     pub activity_history: Spanned<u32>,

@@ -224,6 +224,8 @@ pub struct ScalingGroup {
     pub target_groups: Vec<String>,
     /// Pools instances are endpoints of.
     pub pools: Vec<String>,
+    /// Webhook getting every activity as JSON.
+    pub notify_url: Option<hyper::Uri>,
     /// Activities kept in memory.
     pub activity_history: usize,
     /// Launch template.
@@ -421,8 +423,22 @@ fn group(
             .collect(),
         pools: g.pools.iter().map(|p| p.get_ref().clone()).collect(),
         activity_history: history,
+        notify_url: match &g.notify_url {
+            Some(u) => Some(notify_url(ctx, &key("notify_url"), u)?),
+            None => None,
+        },
         policies,
     })
+}
+
+/// An `http://` URL with a host (the webhook client speaks plain HTTP/1.1).
+fn notify_url(ctx: &Ctx<'_>, key: &str, u: &Spanned<String>) -> Result<hyper::Uri, ConfigError> {
+    let bad = |what: &str| ctx.at(u, format!("{key}: `{}` {what}", u.get_ref()));
+    let uri: hyper::Uri = u.get_ref().parse().map_err(|_| bad("is not a URL"))?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(bad("must be an http://host[:port]/path URL"));
+    }
+    Ok(uri)
 }
 
 fn launch_template(

@@ -150,3 +150,24 @@ fn balancer_metrics_and_the_target_groups_deregistration_delay() {
         "{e}"
     );
 }
+
+#[test]
+fn notify_url_must_be_plain_http() {
+    let c = parse(&GROUP.replace(
+        "[scaling_group.launch_template]",
+        "notify_url = \"http://127.0.0.1:9000/hooks/scaling\"\n[scaling_group.launch_template]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.scaler[0].notify_url.as_ref().unwrap().to_string(),
+        "http://127.0.0.1:9000/hooks/scaling"
+    );
+    for bad in ["https://example.test/h", "not a url", "/relative"] {
+        let e = parse(&GROUP.replace(
+            "[scaling_group.launch_template]",
+            &format!("notify_url = \"{bad}\"\n[scaling_group.launch_template]"),
+        ))
+        .unwrap_err();
+        assert!(e.contains("scaling_group.web.notify_url:"), "{e}");
+    }
+}

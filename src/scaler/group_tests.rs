@@ -103,6 +103,7 @@ fn config(min: u32, desired: u32, max: u32) -> ScalingGroup {
         target_groups: vec!["tg".into()],
         pools: vec![],
         activity_history: 50,
+        notify_url: None,
         launch_template: LaunchTemplate {
             provider: ProviderKind::Process,
             version: 1,

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod cron;
 pub mod group;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod process;
 pub mod provider;
@@ -227,6 +228,12 @@ pub fn start<P: Provider>(
             group = group.with_balancer(l.stats, l.drains);
         }
         let status = group.status();
+        if let Some(url) = &c.notify_url {
+            let (tx, rx) = mpsc::channel(notify::QUEUE);
+            history.lock().expect("not poisoned").notify_to(tx);
+            let run = notify::run(c.name.clone(), url.clone(), rx, shutdown.clone());
+            tasks.spawn(run);
+        }
         tasks.spawn(group.run(shutdown.clone()));
         handle.groups.insert(
             c.name.clone(),
