@@ -212,7 +212,8 @@ fn start_scaler(
     shutdown: &CancellationToken,
 ) -> (watch::Receiver<Registrations>, Arc<ScalerHandle>) {
     let (tx, rx) = watch::channel(Registrations::default());
-    let provider = Arc::new(crate::scaler::process::ProcessProvider::new());
+    let engine = crate::scaler::docker_api::Engine::new(crate::scaler::docker_api::DEFAULT_SOCKET);
+    let provider = Arc::new(crate::scaler::provider::Providers::new(engine));
     let link =
         |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_link(balancer.clone(), g));
     let handle = crate::scaler::start(&config.scaler, provider, &tx, link, tasks, shutdown);

@@ -68,7 +68,7 @@ pub struct FileScalingGroup {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileLaunchTemplate {
-    /// `process`.
+    /// `process` or `docker`.
     #[serde(default = "default_provider")]
     pub provider: Spanned<String>,
     /// Version; scale-in terminates instances of older versions first.
@@ -84,6 +84,15 @@ pub struct FileLaunchTemplate {
     /// Environment variables given to each instance.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// docker: the image (required there).
+    #[serde(default)]
+    pub image: Option<Spanned<String>>,
+    /// docker: the network containers join. Default: `bridge`.
+    #[serde(default = "default_network")]
+    pub network: Spanned<String>,
+    /// docker: the port the container listens on. Default: 8080.
+    #[serde(default = "default_container_port")]
+    pub container_port: Spanned<u16>,
 }
 
 /// `[[scaling_group.policy]]`: every key but `name` and `type` belongs to some types only.
@@ -204,6 +213,14 @@ fn default_history() -> Spanned<u32> {
 
 fn default_provider() -> Spanned<String> {
     spanned("process".into())
+}
+
+fn default_network() -> Spanned<String> {
+    spanned("bridge".into())
+}
+
+fn default_container_port() -> Spanned<u16> {
+    spanned(8080)
 }
 
 fn default_version() -> Spanned<u32> {

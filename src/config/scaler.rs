@@ -23,6 +23,8 @@ pub enum HealthCheckType {
 pub enum ProviderKind {
     /// Child processes of roundhouse.
     Process,
+    /// Containers of a Docker daemon.
+    Docker,
 }
 
 /// How instances are launched.
@@ -38,6 +40,12 @@ pub struct LaunchTemplate {
     pub addresses: Vec<IpAddr>,
     /// Environment of each instance.
     pub env: Vec<(String, String)>,
+    /// docker: image of the containers.
+    pub image: String,
+    /// docker: network the containers join.
+    pub network: String,
+    /// docker: the port the container listens on (published on the instance's address).
+    pub container_port: u16,
 }
 
 /// Deregistration delay of a scaling group without target groups.
@@ -450,8 +458,31 @@ fn launch_template(
     let provider = ctx.choose(
         &key("provider"),
         &t.provider,
-        &[("process", ProviderKind::Process)],
+        &[
+            ("process", ProviderKind::Process),
+            ("docker", ProviderKind::Docker),
+        ],
     )?;
+    let image = t
+        .image
+        .as_ref()
+        .map(|i| i.get_ref().clone())
+        .unwrap_or_default();
+    match (provider, &t.image) {
+        (ProviderKind::Docker, None) => {
+            return Err(ctx.at(
+                &t.provider,
+                format!("{}: the docker provider needs an image", key("image")),
+            ));
+        }
+        (ProviderKind::Process, Some(i)) => {
+            return Err(ctx.at(
+                i,
+                format!("{}: only the docker provider runs images", key("image")),
+            ));
+        }
+        _ => {}
+    }
     let mut addresses = Vec::new();
     for a in &t.addresses {
         let ip: IpAddr = a.get_ref().parse().map_err(|_| {
@@ -472,12 +503,13 @@ fn launch_template(
             format!("{}: list at least one", key("addresses")),
         ));
     }
-    let command: Vec<String> = if t.command.is_empty() {
+    let command: Vec<String> = if t.command.is_empty() && provider == ProviderKind::Process {
         DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {
         t.command.iter().map(|c| c.get_ref().clone()).collect()
     };
-    if !command.iter().any(|c| c.contains("{port}")) {
+    // A container listens on its fixed `container_port`; a process on the port it is given.
+    if provider == ProviderKind::Process && !command.iter().any(|c| c.contains("{port}")) {
         let at = t.command.first().unwrap_or(&t.provider);
         return Err(ctx.at(
             at,
@@ -493,6 +525,9 @@ fn launch_template(
         command,
         addresses,
         env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        image,
+        network: t.network.get_ref().clone(),
+        container_port: *t.container_port.get_ref(),
     })
 }
 

@@ -1,4 +1,4 @@
-use crate::config::{Config, HealthCheckType, Metric, PolicyKind};
+use crate::config::{Config, HealthCheckType, Metric, PolicyKind, ProviderKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -170,4 +170,26 @@ fn notify_url_must_be_plain_http() {
         .unwrap_err();
         assert!(e.contains("scaling_group.web.notify_url:"), "{e}");
     }
+}
+
+#[test]
+fn docker_templates_need_an_image_and_no_port_placeholder() {
+    let c = parse(&format!(
+        "{GROUP}provider = \"docker\"\nimage = \"roundhouse:dev\"\ncontainer_port = 9000\n"
+    ))
+    .unwrap();
+    let t = &c.scaler[0].launch_template;
+    assert_eq!(t.provider, ProviderKind::Docker);
+    assert_eq!(
+        (t.image.as_str(), t.network.as_str(), t.container_port),
+        ("roundhouse:dev", "bridge", 9000)
+    );
+    assert!(t.command.is_empty(), "the image's own command");
+    let e = parse(&format!("{GROUP}provider = \"docker\"\n")).unwrap_err();
+    assert!(
+        e.contains("launch_template.image: the docker provider needs an image"),
+        "{e}"
+    );
+    let e = parse(&format!("{GROUP}image = \"x\"\n")).unwrap_err();
+    assert!(e.contains("only the docker provider runs images"), "{e}");
 }

@@ -417,6 +417,7 @@ impl<P: Provider> Group<P> {
         );
         let request = LaunchRequest {
             id: id.clone(),
+            group: self.config.name.clone(),
             address: zone,
             region: self.config.region.clone(),
             template,

@@ -5,6 +5,8 @@
 
 pub mod activity;
 pub mod cron;
+pub mod docker;
+pub mod docker_api;
 pub mod group;
 pub mod metrics;
 pub mod notify;
