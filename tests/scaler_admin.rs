@@ -97,6 +97,11 @@ fn scaling_groups_are_listed_and_scaled_through_the_admin_server() {
     assert!(body.contains("outside min 1 and max 3"), "{body}");
     assert_eq!(post(admin, path, Some(TOKEN), "{\"desired\": -1}").0, 400);
     assert_eq!(post(admin, path, Some(TOKEN), "{\"count\": 2}").0, 400);
+    assert_eq!(post(admin, "/v1/scaling-groups", Some(TOKEN), "{}").0, 405);
+    assert_eq!(
+        post(admin, "/v1/scaling-groups/web/other", Some(TOKEN), "{}").0,
+        404
+    );
     let nope = "/v1/scaling-groups/nope/desired";
     assert_eq!(post(admin, nope, Some(TOKEN), "{\"desired\": 2}").0, 404);
     assert_eq!(groups(admin)["groups"][0]["desired"], 1, "nothing changed");

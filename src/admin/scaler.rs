@@ -45,6 +45,10 @@ impl Admin {
         let rest = path.strip_prefix(PREFIX).unwrap_or_default();
         match (req.method(), rest) {
             (&Method::GET, "" | "/") => self.list_groups(),
+            (_, "" | "/") => text_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed\n".into(),
+            ),
             (&Method::POST, r) => {
                 match r.strip_prefix('/').and_then(|r| r.strip_suffix("/desired")) {
                     Some(name) if !name.is_empty() && !name.contains('/') => {
@@ -54,10 +58,6 @@ impl Admin {
                     _ => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
                 }
             }
-            (_, "" | "/") => text_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed\n".into(),
-            ),
             _ => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
         }
     }
