@@ -139,14 +139,14 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         return Err(AppError::Listen(e));
     }
     let listener_addrs = listeners.addrs();
+    let (registrations, scaler) = start_scaler(&config, &balancer, &mut tasks, &shutdown);
     let (admin, admin_addr) =
-        start_admin(&config, &state, &balancer, &mut tasks, &shutdown).await?;
+        start_admin(&config, &state, &balancer, &scaler, &mut tasks, &shutdown).await?;
     if let Some(r) = &config.latency_report {
         tracing::info!(to = %r.url, region = %r.region, interval = ?r.interval, "reporting client round-trip times");
         let reporter = Reporter::new(r.clone(), balancer.rtt.clone());
         tasks.spawn(reporter.run(shutdown.clone()));
     }
-    let (registrations, scaler) = start_scaler(&config, &balancer, &mut tasks, &shutdown);
     let (hup, stop) = (reload.clone(), shutdown.clone());
     tasks.spawn(async move {
         tokio::select! {
@@ -186,6 +186,7 @@ async fn start_admin(
     config: &Config,
     state: &Arc<DnsState>,
     balancer: &Arc<BalancerState>,
+    scaler: &Arc<ScalerHandle>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<(Option<Arc<Admin>>, Option<SocketAddr>), AppError> {
@@ -198,7 +199,7 @@ async fn start_admin(
     let bound = tcp.local_addr().map_err(err)?;
     tracing::info!(addr = %bound, "admin listening");
     let lb = (!config.balancer.listeners.is_empty()).then(|| balancer.clone());
-    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb));
+    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb).with_scaler(scaler.clone()));
     tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
     Ok((Some(admin), Some(bound)))
 }
@@ -211,10 +212,11 @@ fn start_scaler(
     shutdown: &CancellationToken,
 ) -> (watch::Receiver<Registrations>, Arc<ScalerHandle>) {
     let (tx, rx) = watch::channel(Registrations::default());
-    let provider = Arc::new(crate::scaler::process::ProcessProvider::new());
-    let health =
-        |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_health(balancer.clone(), g));
-    let handle = crate::scaler::start(&config.scaler, provider, &tx, health, tasks, shutdown);
+    let engine = crate::scaler::docker_api::Engine::new(crate::scaler::docker_api::DEFAULT_SOCKET);
+    let provider = Arc::new(crate::scaler::provider::Providers::new(engine));
+    let link =
+        |g: &crate::config::ScalingGroup| Some(crate::scaler::balancer_link(balancer.clone(), g));
+    let handle = crate::scaler::start(&config.scaler, provider, &tx, link, tasks, shutdown);
     // The groups hold senders; this one keeps the channel open when there are none.
     tasks.spawn(async move {
         tx.closed().await;

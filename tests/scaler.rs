@@ -1,7 +1,8 @@
 //! The scaler through the real binary with the process provider: `/work` load through the
 //! balancer scales a group out from 1 to 3 instances, the end of the load scales it back in to
-//! 1 without a failed request, a killed instance is replaced, and no instance outlives
-//! `roundhouse serve`.
+//! 1 without a failed request, a killed instance is replaced, no instance outlives
+//! `roundhouse serve`, and the balancer's request rate scales a group out while the balancer's
+//! drain, not the whole deregistration delay, decides when a scaled-in instance stops.
 
 mod common;
 use common::http::{KeepAlive, send};
@@ -93,8 +94,10 @@ fn terminate(srv: &mut Server) {
 
 #[test]
 fn work_load_scales_out_to_three_and_back_in_to_one_without_failures() {
-    let policy = "[[scaling_group.policy]]\nname = \"cpu40\"\ntype = \"target-tracking\"\n\
-                  target = 40.0\nscale_in_window = \"3s\"\n";
+    // Two clients ask for up to two cores of /work; the target is low enough that they reach
+    // three instances even when other work on the machine leaves the instances half of that.
+    let policy = "[[scaling_group.policy]]\nname = \"cpu20\"\ntype = \"target-tracking\"\n\
+                  target = 20.0\nscale_in_window = \"3s\"\n";
     let (_setup, mut srv, lb) = start(&config(1, 3, policy));
     within(
         &srv,
@@ -221,4 +224,70 @@ fn a_killed_instance_is_replaced_and_none_survives_shutdown() {
     terminate(&mut srv);
     let survivors: Vec<u32> = all.into_iter().filter(|p| alive(*p)).collect();
     assert_eq!(survivors, Vec::<u32>::new());
+}
+
+#[test]
+fn request_rate_through_the_balancer_scales_out_and_the_drain_ends_early() {
+    // No deregistration_delay on the group: the target group's 30 s applies, but the
+    // balancer has drained an idle instance long before.
+    let config = format!(
+        "{CONFIG}[health_check.hc]\nprotocol = \"http\"\npath = \"/health\"\ninterval = \"500ms\"\n\
+         timeout = \"300ms\"\nhealthy_threshold = 1\nunhealthy_threshold = 2\n\
+         [target_group.web]\nhealth_check = \"hc\"\nderegistration_delay = \"30s\"\n\
+         [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n\
+         [[scaling_group]]\nname = \"web\"\nmin = 1\nmax = 2\ntarget_groups = [\"web\"]\n\
+         period = \"1s\"\ninstance_warmup = \"1s\"\n\
+         [scaling_group.launch_template]\n\
+         [[scaling_group.policy]]\nname = \"rps\"\ntype = \"target-tracking\"\n\
+         metric = \"request-count-per-target\"\ntarget = 10.0\nscale_in_window = \"2s\"\n"
+    );
+    let (_setup, mut srv, lb) = start(&config);
+    within(
+        &srv,
+        Duration::from_secs(15),
+        "the first instance serves",
+        || send(lb, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status == 200,
+    );
+    // Cheap requests, far more than 10 per second, until two instances serve (at most 3000).
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut c = KeepAlive::new(lb);
+            let mut failures = Vec::new();
+            for _ in 0..3000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match c.get("/slow?ms=5") {
+                    Ok((200, _)) => {}
+                    other => failures.push(format!("{other:?}")),
+                }
+            }
+            failures
+        })
+    };
+    within(&srv, Duration::from_secs(20), "two instances", || {
+        count(&srv, &["instance in service"]) >= 2
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(load.join().unwrap(), Vec::<String>::new());
+    assert!(
+        count(&srv, &["target tracking alarm rps-high", "from 1 to 2."]) >= 1,
+        "{}",
+        srv.log.lock().unwrap()
+    );
+    let stopped = Instant::now();
+    within(
+        &srv,
+        Duration::from_secs(15),
+        "scale-in terminates an instance",
+        || count(&srv, &["scaling activity ended", "Terminating instance"]) >= 1,
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "terminated after the balancer's drain, not the 30 s delay"
+    );
+    assert!(count(&srv, &["target drained group=web"]) >= 1);
+    terminate(&mut srv);
 }

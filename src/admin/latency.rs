@@ -68,7 +68,7 @@ pub fn authorize(header: Option<&[u8]>, token: Option<&str>) -> Result<(), Rejec
 
 /// Compares without stopping at the first difference, so the time taken does not tell an
 /// attacker how much of a guessed token is right.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

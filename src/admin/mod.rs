@@ -4,16 +4,20 @@
 //! |---|---|
 //! | `POST /v1/latency` | a balancer's measured client round-trip times ([`latency`]); bearer token |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
+//! | `GET /v1/scaling-groups` | scaling groups, instances, activities ([`scaler`]) |
+//! | `POST /v1/scaling-groups/NAME/desired` | manual scaling ([`scaler`]); bearer token |
 //!
 //! The report endpoint is the only writer of the measured latency snapshot
 //! (`DnsState::measured`): it merges each accepted report into a new table and stores it.
 
 pub mod latency;
 pub mod metrics;
+pub mod scaler;
 
 use crate::balancer::proxy::BalancerState;
 use crate::config::AdminConfig;
 use crate::dns::server::DnsState;
+use crate::scaler::ScalerHandle;
 use crate::steering::measured::Measurement;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -41,6 +45,7 @@ pub struct Admin {
     config: ArcSwap<AdminConfig>,
     dns: Arc<DnsState>,
     balancer: Option<Arc<BalancerState>>,
+    scaler: Option<Arc<ScalerHandle>>,
     /// Reports by (region, result); the region is empty when it is not known (yet).
     reports: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Held while a new measured table is built and stored: reports apply one at a time.
@@ -58,9 +63,16 @@ impl Admin {
             config: ArcSwap::from_pointee(config),
             dns,
             balancer,
+            scaler: None,
             reports: Mutex::default(),
             writer: Mutex::default(),
         }
+    }
+
+    /// Serves the scaling groups of `scaler` too.
+    pub fn with_scaler(mut self, scaler: Arc<ScalerHandle>) -> Admin {
+        self.scaler = Some(scaler);
+        self
     }
 
     /// Applies a reloaded `[admin]` (token and maximum age; the address needs a restart).
@@ -107,6 +119,9 @@ impl Admin {
                     HeaderValue::from_static("text/plain; version=0.0.4"),
                 );
                 resp
+            }
+            (_, p) if p == scaler::PREFIX || p.starts_with("/v1/scaling-groups/") => {
+                self.scaling_groups(req).await
             }
             (_, "/v1/latency" | "/metrics") => text_response(
                 StatusCode::METHOD_NOT_ALLOWED,

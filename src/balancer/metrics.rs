@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds (seconds) of the response-time histogram buckets.
-pub(crate) const BUCKETS: [f64; 12] = [
+pub const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// Response classes, in the order of [`TargetMetrics::requests`].
@@ -56,6 +56,18 @@ impl TargetMetrics {
     /// Ejections so far.
     pub(crate) fn ejections(&self) -> u64 {
         self.ejections.load(Ordering::Relaxed)
+    }
+
+    /// Requests so far (every class) and responses per bucket of [`BUCKETS`] (not
+    /// cumulative; the last slot counts those above the last bound).
+    pub(crate) fn counts(&self) -> (u64, [u64; BUCKETS.len() + 1]) {
+        let requests = self
+            .requests
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum();
+        let buckets = std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed));
+        (requests, buckets)
     }
 }
 

@@ -23,14 +23,28 @@ mod tracked;
 
 pub use drain::Draining;
 pub use hash::hash_value;
+pub use metrics::BUCKETS as RESPONSE_BUCKETS;
 pub use target::{InFlight, Outcome};
 
 use crate::config::BalancerConfig;
 use crate::health::{HealthTable, ProbeKey};
 use group::GroupState;
 use std::collections::HashSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// What one target has served since the process started (counters carry over reloads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetStats {
+    /// The target.
+    pub addr: SocketAddr,
+    /// Requests forwarded to it, every response class and errors.
+    pub requests: u64,
+    /// Responses per bucket of [`RESPONSE_BUCKETS`] (not cumulative; the last slot counts
+    /// responses slower than the last bound).
+    pub buckets: Vec<u64>,
+}
 
 /// What a pick knows about the request.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +164,32 @@ impl Groups {
     /// dropped. The guard holds the target's state: it survives a reload.
     pub fn begin(&self, group: usize, target: usize) -> InFlight {
         self.groups[group].targets[target].begin()
+    }
+
+    /// The counters of every target of the target group `group` (empty when there is none).
+    pub fn target_stats(&self, group: &str) -> Vec<TargetStats> {
+        let Some(g) = self.group_named(group) else {
+            return Vec::new();
+        };
+        g.targets
+            .iter()
+            .map(|t| {
+                let (requests, buckets) = t.metrics.counts();
+                TargetStats {
+                    addr: t.addr,
+                    requests,
+                    buckets: buckets.to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// Cancelled once `addr`, removed from target group `group`, has drained (nothing left
+    /// in flight, or the deregistration delay passed). None when the group has no such target.
+    pub fn drained(&self, group: &str, addr: SocketAddr) -> Option<CancellationToken> {
+        let g = self.group_named(group)?;
+        let t = g.targets.iter().find(|t| t.addr == addr)?;
+        Some(t.drained.clone())
     }
 
     /// Prometheus text exposition of every target group and target: requests by class,

@@ -55,7 +55,7 @@ pub(crate) struct TargetState {
     /// A drain waits for the last request: only then does finishing one notify `idle`.
     draining: AtomicBool,
     idle: Notify,
-    drained: CancellationToken,
+    pub(crate) drained: CancellationToken,
     failures: AtomicU32,
     ejections: AtomicU32,
     ejected_until: AtomicU64,

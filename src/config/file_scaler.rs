@@ -36,15 +36,21 @@ pub struct FileScalingGroup {
     /// Metric period: metrics are averaged and policies evaluated once per period.
     #[serde(default = "default_period")]
     pub period: Spanned<String>,
-    /// Time between deregistering an instance and terminating it (requests in flight end).
-    #[serde(default = "default_deregistration_delay")]
-    pub deregistration_delay: Spanned<String>,
+    /// Longest time between deregistering an instance and terminating it; it ends sooner
+    /// when the balancer has drained the instance. Default: the largest
+    /// `deregistration_delay` of `target_groups`, `30s` without target groups.
+    #[serde(default)]
+    pub deregistration_delay: Option<Spanned<String>>,
     /// Target groups the instances are registered with (`address:port`).
     #[serde(default)]
     pub target_groups: Vec<Spanned<String>>,
     /// DNS pools the instances are endpoints of (address only).
     #[serde(default)]
     pub pools: Vec<Spanned<String>>,
+    /// Webhook (`http://host:port/path`) that gets every activity as JSON when it starts
+    /// and ends. Default: none.
+    #[serde(default)]
+    pub notify_url: Option<Spanned<String>>,
     /// Activities kept in memory.
     #[serde(default = "default_history")]
     pub activity_history: Spanned<u32>,
@@ -62,7 +68,7 @@ pub struct FileScalingGroup {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileLaunchTemplate {
-    /// `process`.
+    /// `process` or `docker`.
     #[serde(default = "default_provider")]
     pub provider: Spanned<String>,
     /// Version; scale-in terminates instances of older versions first.
@@ -78,6 +84,15 @@ pub struct FileLaunchTemplate {
     /// Environment variables given to each instance.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// docker: the image (required there).
+    #[serde(default)]
+    pub image: Option<Spanned<String>>,
+    /// docker: the network containers join. Default: `bridge`.
+    #[serde(default = "default_network")]
+    pub network: Spanned<String>,
+    /// docker: the port the container listens on. Default: 8080.
+    #[serde(default = "default_container_port")]
+    pub container_port: Spanned<u16>,
 }
 
 /// `[[scaling_group.policy]]`: every key but `name` and `type` belongs to some types only.
@@ -89,7 +104,9 @@ pub struct FilePolicy {
     /// `target-tracking`, `step` or `simple`.
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
-    /// Metric: `cpu` (average CPU % of the in-service instances).
+    /// Metric: `cpu` (average CPU % of the in-service instances), `request-count-per-target`
+    /// (requests per second per instance) or `p95-latency` (milliseconds), both from the
+    /// balancer.
     #[serde(default = "default_metric")]
     pub metric: Spanned<String>,
     /// target-tracking: the value the metric is held at.
@@ -190,16 +207,20 @@ fn default_period() -> Spanned<String> {
     spanned("10s".into())
 }
 
-fn default_deregistration_delay() -> Spanned<String> {
-    spanned("30s".into())
-}
-
 fn default_history() -> Spanned<u32> {
     spanned(100)
 }
 
 fn default_provider() -> Spanned<String> {
     spanned("process".into())
+}
+
+fn default_network() -> Spanned<String> {
+    spanned("bridge".into())
+}
+
+fn default_container_port() -> Spanned<u16> {
+    spanned(8080)
 }
 
 fn default_version() -> Spanned<u32> {

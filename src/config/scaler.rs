@@ -23,6 +23,8 @@ pub enum HealthCheckType {
 pub enum ProviderKind {
     /// Child processes of roundhouse.
     Process,
+    /// Containers of a Docker daemon.
+    Docker,
 }
 
 /// How instances are launched.
@@ -38,7 +40,16 @@ pub struct LaunchTemplate {
     pub addresses: Vec<IpAddr>,
     /// Environment of each instance.
     pub env: Vec<(String, String)>,
+    /// docker: image of the containers.
+    pub image: String,
+    /// docker: network the containers join.
+    pub network: String,
+    /// docker: the port the container listens on (published on the instance's address).
+    pub container_port: u16,
 }
+
+/// Deregistration delay of a scaling group without target groups.
+pub const DEFAULT_DEREGISTRATION_DELAY: Duration = Duration::from_secs(30);
 
 /// The command a launch template runs when it names none.
 pub const DEFAULT_COMMAND: [&str; 9] = [
@@ -58,6 +69,20 @@ pub const DEFAULT_COMMAND: [&str; 9] = [
 pub enum Metric {
     /// Average CPU utilisation of the in-service instances, in percent of one core.
     Cpu,
+    /// Requests per second per in-service instance, from the balancer's counters.
+    RequestCountPerTarget,
+    /// 95th percentile response time in milliseconds, from the balancer's histograms.
+    P95Latency,
+}
+
+impl ScalingPolicy {
+    /// The metric the policy acts on.
+    pub fn metric(&self) -> Metric {
+        match &self.kind {
+            PolicyKind::TargetTracking { metric, .. } => *metric,
+            PolicyKind::Step { alarm, .. } | PolicyKind::Simple { alarm, .. } => alarm.metric,
+        }
+    }
 }
 
 /// How an alarm compares the metric with its threshold.
@@ -200,12 +225,15 @@ pub struct ScalingGroup {
     pub instance_warmup: Duration,
     /// Metric period.
     pub period: Duration,
-    /// Time between deregistration and termination.
+    /// Longest time between deregistration and termination (the balancer's drain may end
+    /// it sooner).
     pub deregistration_delay: Duration,
     /// Target groups instances are registered with.
     pub target_groups: Vec<String>,
     /// Pools instances are endpoints of.
     pub pools: Vec<String>,
+    /// Webhook getting every activity as JSON.
+    pub notify_url: Option<hyper::Uri>,
     /// Activities kept in memory.
     pub activity_history: usize,
     /// Launch template.
@@ -350,6 +378,21 @@ fn group(
             ));
         }
     }
+    if let Some((i, p)) = policies
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.metric() != Metric::Cpu)
+        && g.target_groups.is_empty()
+    {
+        return Err(ctx.at(
+            &g.policy[i].metric,
+            format!(
+                "{}: `{}` is measured by the balancer: list at least one of `target_groups`",
+                key(&format!("policy.{}.metric", p.name)),
+                g.policy[i].metric.get_ref()
+            ),
+        ));
+    }
     Ok(ScalingGroup {
         launch_template: launch_template(ctx, &name, &g.launch_template)?,
         scheduled: g
@@ -371,7 +414,16 @@ fn group(
         default_cooldown,
         instance_warmup: duration(ctx, &key("instance_warmup"), &g.instance_warmup)?,
         period,
-        deregistration_delay: duration(ctx, &key("deregistration_delay"), &g.deregistration_delay)?,
+        deregistration_delay: match &g.deregistration_delay {
+            Some(d) => duration(ctx, &key("deregistration_delay"), d)?,
+            None => balancer
+                .target_groups
+                .iter()
+                .filter(|t| g.target_groups.iter().any(|n| n.get_ref() == &t.name))
+                .map(|t| t.deregistration_delay)
+                .max()
+                .unwrap_or(DEFAULT_DEREGISTRATION_DELAY),
+        },
         target_groups: g
             .target_groups
             .iter()
@@ -379,8 +431,22 @@ fn group(
             .collect(),
         pools: g.pools.iter().map(|p| p.get_ref().clone()).collect(),
         activity_history: history,
+        notify_url: match &g.notify_url {
+            Some(u) => Some(notify_url(ctx, &key("notify_url"), u)?),
+            None => None,
+        },
         policies,
     })
+}
+
+/// An `http://` URL with a host (the webhook client speaks plain HTTP/1.1).
+fn notify_url(ctx: &Ctx<'_>, key: &str, u: &Spanned<String>) -> Result<hyper::Uri, ConfigError> {
+    let bad = |what: &str| ctx.at(u, format!("{key}: `{}` {what}", u.get_ref()));
+    let uri: hyper::Uri = u.get_ref().parse().map_err(|_| bad("is not a URL"))?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        return Err(bad("must be an http://host[:port]/path URL"));
+    }
+    Ok(uri)
 }
 
 fn launch_template(
@@ -392,8 +458,31 @@ fn launch_template(
     let provider = ctx.choose(
         &key("provider"),
         &t.provider,
-        &[("process", ProviderKind::Process)],
+        &[
+            ("process", ProviderKind::Process),
+            ("docker", ProviderKind::Docker),
+        ],
     )?;
+    let image = t
+        .image
+        .as_ref()
+        .map(|i| i.get_ref().clone())
+        .unwrap_or_default();
+    match (provider, &t.image) {
+        (ProviderKind::Docker, None) => {
+            return Err(ctx.at(
+                &t.provider,
+                format!("{}: the docker provider needs an image", key("image")),
+            ));
+        }
+        (ProviderKind::Process, Some(i)) => {
+            return Err(ctx.at(
+                i,
+                format!("{}: only the docker provider runs images", key("image")),
+            ));
+        }
+        _ => {}
+    }
     let mut addresses = Vec::new();
     for a in &t.addresses {
         let ip: IpAddr = a.get_ref().parse().map_err(|_| {
@@ -414,12 +503,13 @@ fn launch_template(
             format!("{}: list at least one", key("addresses")),
         ));
     }
-    let command: Vec<String> = if t.command.is_empty() {
+    let command: Vec<String> = if t.command.is_empty() && provider == ProviderKind::Process {
         DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()
     } else {
         t.command.iter().map(|c| c.get_ref().clone()).collect()
     };
-    if !command.iter().any(|c| c.contains("{port}")) {
+    // A container listens on its fixed `container_port`; a process on the port it is given.
+    if provider == ProviderKind::Process && !command.iter().any(|c| c.contains("{port}")) {
         let at = t.command.first().unwrap_or(&t.provider);
         return Err(ctx.at(
             at,
@@ -435,6 +525,9 @@ fn launch_template(
         command,
         addresses,
         env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        image,
+        network: t.network.get_ref().clone(),
+        container_port: *t.container_port.get_ref(),
     })
 }
 

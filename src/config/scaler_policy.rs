@@ -112,7 +112,15 @@ pub(super) fn policy(
 ) -> Result<ScalingPolicy, ConfigError> {
     let name = p.name.get_ref().clone();
     let key = |k: &str| format!("scaling_group.{group}.policy.{name}.{k}");
-    let metric = ctx.choose(&key("metric"), &p.metric, &[("cpu", Metric::Cpu)])?;
+    let metric = ctx.choose(
+        &key("metric"),
+        &p.metric,
+        &[
+            ("cpu", Metric::Cpu),
+            ("request-count-per-target", Metric::RequestCountPerTarget),
+            ("p95-latency", Metric::P95Latency),
+        ],
+    )?;
     let tt_keys = [
         ("target", p.target.as_ref().map(|x| x.span().start)),
         ("disable_scale_in", s(&p.disable_scale_in)),

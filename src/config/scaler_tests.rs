@@ -1,4 +1,4 @@
-use crate::config::{Config, HealthCheckType, PolicyKind};
+use crate::config::{Config, HealthCheckType, Metric, PolicyKind, ProviderKind};
 use std::path::Path;
 use std::time::Duration;
 
@@ -101,4 +101,95 @@ fn errors_name_the_line_and_key() {
         "[[scaling_group]]\nname = \"web\"\nmin = 1\nmax = 3\nhealth_check_type = \"balancer\"\n[scaling_group.launch_template]\n[[scaling_group]]\nname = \"b\"\nmin = 1\nmax = 1\ntarget_groups = [\"web\"]\n[scaling_group.launch_template]\n",
     );
     assert!(m.contains("needs at least one of `target_groups`"), "{m}");
+}
+
+#[test]
+fn balancer_metrics_and_the_target_groups_deregistration_delay() {
+    let base = "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones_dir = \"\"\n\
+        [target_group.web]\nderegistration_delay = \"45s\"\ntargets = [{ address = \"127.0.0.1:8\" }]\n[target_group.api]\nderegistration_delay = \"90s\"\ntargets = [{ address = \"127.0.0.1:9\" }]\n\
+        [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n";
+    let parse = |extra: &str| {
+        Config::parse(
+            &format!("{base}{extra}"),
+            Path::new("t.toml"),
+            Path::new("/b"),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let group = |tgs: &str, extra: &str| {
+        format!(
+            "[[scaling_group]]\nname = \"web\"\nmin = 1\nmax = 3\ntarget_groups = {tgs}\n{extra}\
+             [scaling_group.launch_template]\n\
+             [[scaling_group.policy]]\nname = \"rps\"\ntype = \"target-tracking\"\n\
+             metric = \"request-count-per-target\"\ntarget = 100.0\n\
+             [[scaling_group.policy]]\nname = \"slow\"\ntype = \"step\"\nmetric = \"p95-latency\"\n\
+             comparison = \">\"\nthreshold = 250.0\nsteps = [{{ lower = 0.0, adjustment = 1 }}]\n"
+        )
+    };
+    let c = parse(&group("[\"web\", \"api\"]", "")).unwrap();
+    let g = &c.scaler[0];
+    assert_eq!(g.policies[0].metric(), Metric::RequestCountPerTarget);
+    assert_eq!(g.policies[1].metric(), Metric::P95Latency);
+    assert_eq!(
+        g.deregistration_delay,
+        Duration::from_secs(90),
+        "the largest of web (45 s) and api (90 s)"
+    );
+    let c = parse(&group("[\"web\"]", "")).unwrap();
+    assert_eq!(c.scaler[0].deregistration_delay, Duration::from_secs(45));
+    let c = parse(&group("[\"web\"]", "deregistration_delay = \"5s\"\n")).unwrap();
+    assert_eq!(c.scaler[0].deregistration_delay, Duration::from_secs(5));
+    let e = parse(&group("[]", "")).unwrap_err();
+    assert!(
+        e.contains("policy.rps.metric: `request-count-per-target` is measured by the balancer"),
+        "{e}"
+    );
+    let e = parse(&group("[\"web\"]", "").replace("p95-latency", "p99-latency")).unwrap_err();
+    assert!(
+        e.contains("`p99-latency` is not `cpu`, `request-count-per-target` or `p95-latency`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn notify_url_must_be_plain_http() {
+    let c = parse(&GROUP.replace(
+        "[scaling_group.launch_template]",
+        "notify_url = \"http://127.0.0.1:9000/hooks/scaling\"\n[scaling_group.launch_template]",
+    ))
+    .unwrap();
+    assert_eq!(
+        c.scaler[0].notify_url.as_ref().unwrap().to_string(),
+        "http://127.0.0.1:9000/hooks/scaling"
+    );
+    for bad in ["https://example.test/h", "not a url", "/relative"] {
+        let e = parse(&GROUP.replace(
+            "[scaling_group.launch_template]",
+            &format!("notify_url = \"{bad}\"\n[scaling_group.launch_template]"),
+        ))
+        .unwrap_err();
+        assert!(e.contains("scaling_group.web.notify_url:"), "{e}");
+    }
+}
+
+#[test]
+fn docker_templates_need_an_image_and_no_port_placeholder() {
+    let c = parse(&format!(
+        "{GROUP}provider = \"docker\"\nimage = \"roundhouse:dev\"\ncontainer_port = 9000\n"
+    ))
+    .unwrap();
+    let t = &c.scaler[0].launch_template;
+    assert_eq!(t.provider, ProviderKind::Docker);
+    assert_eq!(
+        (t.image.as_str(), t.network.as_str(), t.container_port),
+        ("roundhouse:dev", "bridge", 9000)
+    );
+    assert!(t.command.is_empty(), "the image's own command");
+    let e = parse(&format!("{GROUP}provider = \"docker\"\n")).unwrap_err();
+    assert!(
+        e.contains("launch_template.image: the docker provider needs an image"),
+        "{e}"
+    );
+    let e = parse(&format!("{GROUP}image = \"x\"\n")).unwrap_err();
+    assert!(e.contains("only the docker provider runs images"), "{e}");
 }

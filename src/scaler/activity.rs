@@ -48,6 +48,7 @@ pub struct History {
     limit: usize,
     next_id: u64,
     items: VecDeque<Activity>,
+    notify: Option<tokio::sync::mpsc::Sender<Activity>>,
 }
 
 impl History {
@@ -58,6 +59,7 @@ impl History {
             limit: limit.max(1),
             next_id: 1,
             items: VecDeque::new(),
+            notify: None,
         }
     }
 
@@ -82,6 +84,7 @@ impl History {
         if self.items.len() == self.limit {
             self.items.pop_front();
         }
+        self.notify(&a);
         self.items.push_back(a);
         id
     }
@@ -101,6 +104,22 @@ impl History {
                 group = %a.group, activity = id, status = ?status, description = %a.description,
                 "scaling activity ended"
             );
+            let a = a.clone();
+            self.notify(&a);
+        }
+    }
+
+    /// Hands every activity to `tx` when it starts and when it ends ([`super::notify`]); a
+    /// full queue drops the notification.
+    pub fn notify_to(&mut self, tx: tokio::sync::mpsc::Sender<Activity>) {
+        self.notify = Some(tx);
+    }
+
+    fn notify(&self, a: &Activity) {
+        if let Some(tx) = &self.notify
+            && tx.try_send(a.clone()).is_err()
+        {
+            tracing::debug!(group = %a.group, activity = a.id, "activity notification dropped");
         }
     }
 

@@ -7,8 +7,10 @@
 //! fails its balancer health check after the grace period, is terminated and replaced.
 
 use super::activity::{Clock, History, Status, clock};
-use super::policy::{Decision, Observation, PolicyState, combine, decide};
+use super::metrics::{Deltas, StatsView};
+use super::policy::PolicyState;
 use super::provider::{LaunchRequest, Provider};
+use super::status::{GroupStatus, InstanceState, InstanceStatus};
 use super::{Registered, Registrations};
 use crate::config::{HealthCheckType, ScalingGroup};
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +29,9 @@ pub const LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Balancer health of an instance: Some(false) when a target group's check fails for it.
 pub type HealthView = Arc<dyn Fn(SocketAddr) -> Option<bool> + Send + Sync>;
+/// Per target group of the scaling group, a token the balancer cancels once it has drained
+/// the instance at this address (taken while the instance is still registered).
+pub type DrainView = Arc<dyn Fn(SocketAddr) -> Vec<CancellationToken> + Send + Sync>;
 
 /// Requests to a running group.
 #[derive(Debug)]
@@ -51,6 +56,8 @@ struct Instance {
     launched: Instant,
     in_service: Option<Instant>,
     draining_until: Option<Instant>,
+    /// Cancelled when the balancer has drained the instance (from every target group).
+    drained: Vec<CancellationToken>,
     /// The activity in progress for it (launch, then termination).
     activity: u64,
 }
@@ -61,6 +68,10 @@ pub struct Group<P: Provider> {
     provider: Arc<P>,
     registrations: watch::Sender<Registrations>,
     health: Option<HealthView>,
+    stats: Option<StatsView>,
+    drains: Option<DrainView>,
+    deltas: Deltas,
+    status: watch::Sender<GroupStatus>,
     history: Arc<Mutex<History>>,
     commands: mpsc::Receiver<Command>,
     desired: u32,
@@ -100,6 +111,10 @@ impl<P: Provider> Group<P> {
             provider,
             registrations,
             health,
+            stats: None,
+            drains: None,
+            deltas: Deltas::default(),
+            status: watch::Sender::new(GroupStatus::default()),
             history: history.clone(),
             commands: rx,
             instances: Vec::new(),
@@ -109,7 +124,54 @@ impl<P: Provider> Group<P> {
             backoff_until: None,
             published: None,
         };
+        group.report_status();
         (group, tx, history)
+    }
+
+    /// Measures the balancer metrics with `stats` and ends drains as soon as the balancer
+    /// has drained an instance (`drains`) rather than after the whole deregistration delay.
+    pub fn with_balancer(mut self, stats: StatsView, drains: DrainView) -> Group<P> {
+        self.stats = Some(stats);
+        self.drains = Some(drains);
+        self
+    }
+
+    /// Its capacity and instances, updated as they change.
+    pub fn status(&self) -> watch::Receiver<GroupStatus> {
+        self.status.subscribe()
+    }
+
+    /// Publishes the capacity and instances when they changed.
+    fn report_status(&self) {
+        let now = Instant::now();
+        let warmup = self.config.instance_warmup;
+        let next = GroupStatus {
+            name: self.config.name.clone(),
+            region: self.config.region.clone(),
+            min: self.min,
+            desired: self.desired,
+            max: self.max,
+            instances: self
+                .instances
+                .iter()
+                .map(|i| InstanceStatus {
+                    id: i.id.clone(),
+                    addr: i.addr.to_string(),
+                    state: match (i.in_service, i.draining_until) {
+                        (_, Some(_)) => InstanceState::Draining,
+                        (Some(_), None) => InstanceState::InService,
+                        (None, None) => InstanceState::Pending,
+                    },
+                    warmed_up: i.in_service.is_some_and(|t| now >= t + warmup),
+                    version: i.version,
+                })
+                .collect(),
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
     }
 
     /// Runs until `shutdown`, then deregisters and terminates every instance.
@@ -143,6 +205,7 @@ impl<P: Provider> Group<P> {
                 }
                 () = shutdown.cancelled() => break,
             }
+            self.report_status();
         }
         self.stop_all().await;
     }
@@ -153,20 +216,6 @@ impl<P: Provider> Group<P> {
 
     fn at(&self, now: Instant) -> String {
         clock(self.unix(now))
-    }
-
-    fn plan_schedule(&mut self) {
-        let now = self.unix(Instant::now()).floor() as i64;
-        self.schedule = self
-            .config
-            .scheduled
-            .iter()
-            .map(|s| {
-                s.cron
-                    .next_after(now, s.zone)
-                    .map(|t| self.clock.instant(t))
-            })
-            .collect();
     }
 
     fn active(&self) -> impl Iterator<Item = &Instance> {
@@ -180,132 +229,6 @@ impl<P: Provider> Group<P> {
         tracing::info!(group = %self.config.name, from = self.desired, to = desired, "{cause}");
         self.desired = desired;
         self.cause = Some(cause);
-    }
-
-    /// End of a metric period: measure, ask every policy, apply the winner.
-    fn evaluate(&mut self) {
-        let now = Instant::now();
-        let warmup = self.config.instance_warmup;
-        let (mut sum, mut n, mut in_service, mut warming) = (0.0, 0u32, 0u32, 0u32);
-        for i in self.instances.iter().filter(|i| i.draining_until.is_none()) {
-            let cpu = self.provider.cpu(&i.id);
-            match i.in_service {
-                Some(since) if now >= since + warmup => {
-                    in_service += 1;
-                    if let Some(c) = cpu {
-                        sum += c;
-                        n += 1;
-                    }
-                }
-                _ => warming += 1,
-            }
-        }
-        let obs = Observation {
-            metric: (n > 0).then(|| sum / f64::from(n)),
-            desired: self.desired,
-            in_service,
-            warming,
-            min: self.min,
-            max: self.max,
-        };
-        tracing::debug!(group = %self.config.name, ?obs, "period");
-        let decisions: Vec<Decision> = self
-            .config
-            .policies
-            .iter()
-            .zip(self.states.iter_mut())
-            .filter_map(|(p, s)| decide(p, s, &obs, now))
-            .collect();
-        if let Some(d) = combine(decisions, self.desired) {
-            let cause = format!(
-                "At {} {} changing the desired capacity from {} to {}.",
-                self.at(now),
-                d.reason,
-                self.desired,
-                d.desired
-            );
-            self.set_desired(d.desired, cause);
-        }
-    }
-
-    fn command(&mut self, c: Command) {
-        let now = Instant::now();
-        match c {
-            Command::SetDesired { desired, reply } => {
-                let result = if (self.min..=self.max).contains(&desired) {
-                    let cause = format!(
-                        "At {} a user request explicitly set group desired capacity changing \
-                         the desired capacity from {} to {desired}.",
-                        self.at(now),
-                        self.desired
-                    );
-                    self.set_desired(desired, cause);
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "desired capacity {desired} is outside min {} and max {}",
-                        self.min, self.max
-                    ))
-                };
-                let _ = reply.send(result);
-            }
-            Command::Reconfigure(c) => self.reconfigure(*c, now),
-        }
-    }
-
-    fn reconfigure(&mut self, c: ScalingGroup, now: Instant) {
-        let file_desired_changed = c.desired != self.config.desired;
-        if c.policies != self.config.policies {
-            self.states = vec![PolicyState::default(); c.policies.len()];
-        }
-        let schedule_changed = c.scheduled != self.config.scheduled;
-        let (min, max) = (c.min, c.max);
-        let wanted = if file_desired_changed {
-            c.desired
-        } else {
-            self.desired
-        };
-        self.config = c;
-        if schedule_changed {
-            self.plan_schedule();
-        }
-        self.min = min;
-        self.max = max;
-        let desired = wanted.clamp(min, max);
-        let cause = format!(
-            "At {} a user request update of the group constraints to min: {min}, max: {max}, \
-             desired: {desired} changing the desired capacity from {} to {desired}.",
-            self.at(now),
-            self.desired
-        );
-        self.set_desired(desired, cause);
-    }
-
-    fn scheduled(&mut self, index: usize) {
-        let now = Instant::now();
-        let action = self.config.scheduled[index].clone();
-        self.min = action.min.unwrap_or(self.min);
-        self.max = action.max.unwrap_or(self.max).max(self.min);
-        let desired = action
-            .desired
-            .unwrap_or(self.desired)
-            .clamp(self.min, self.max);
-        let cause = format!(
-            "At {} a scheduled action {} updated the group constraints to min: {}, max: {}, \
-             desired: {desired} changing the desired capacity from {} to {desired}.",
-            self.at(now),
-            action.name,
-            self.min,
-            self.max,
-            self.desired
-        );
-        tracing::info!(group = %self.config.name, action = %action.name, "scheduled action");
-        self.set_desired(desired, cause);
-        let fired = self.unix(now).floor() as i64;
-        self.schedule[index] = action
-            .cron
-            .next_after(fired, action.zone)
-            .map(|t| self.clock.instant(t));
     }
 
     /// Every tick: exits, readiness, health, drains, then launches or scale-in.
@@ -427,7 +350,10 @@ impl<P: Provider> Group<P> {
         let done: Vec<Instance> = self
             .instances
             .iter()
-            .filter(|i| i.draining_until.is_some_and(|u| now >= u))
+            .filter(|i| {
+                i.draining_until.is_some_and(|u| now >= u)
+                    || (!i.drained.is_empty() && i.drained.iter().all(|t| t.is_cancelled()))
+            })
             .cloned()
             .collect();
         for i in done {
@@ -491,6 +417,7 @@ impl<P: Provider> Group<P> {
         );
         let request = LaunchRequest {
             id: id.clone(),
+            group: self.config.name.clone(),
             address: zone,
             region: self.config.region.clone(),
             template,
@@ -506,6 +433,7 @@ impl<P: Provider> Group<P> {
                     launched: now,
                     in_service: None,
                     draining_until: None,
+                    drained: Vec::new(),
                     activity,
                 });
                 true
@@ -555,8 +483,14 @@ impl<P: Provider> Group<P> {
             .expect("not poisoned")
             .start(description, cause, unix);
         let until = now + self.config.deregistration_delay;
+        let drained = self
+            .drains
+            .as_ref()
+            .map(|d| d(victim.addr))
+            .unwrap_or_default();
         if let Some(x) = self.instances.iter_mut().find(|x| x.id == victim.id) {
             x.draining_until = Some(until);
+            x.drained = drained;
             x.activity = activity;
         }
         tracing::info!(group = %self.config.name, instance = %victim.id, "instance draining");
@@ -598,6 +532,9 @@ impl<P: Provider> Group<P> {
         tracing::info!(group = %name, "instances terminated");
     }
 }
+
+#[path = "group_decide.rs"]
+mod decide;
 
 #[cfg(test)]
 #[path = "group_tests.rs"]

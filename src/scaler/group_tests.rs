@@ -2,6 +2,7 @@ use super::*;
 use crate::config::{
     LaunchTemplate, Metric, PolicyKind, ProviderKind, ScalingPolicy, ScheduledAction,
 };
+use crate::scaler::metrics::StatsView;
 use crate::scaler::provider::{Launched, ProviderError};
 use std::collections::HashMap;
 
@@ -102,12 +103,16 @@ fn config(min: u32, desired: u32, max: u32) -> ScalingGroup {
         target_groups: vec!["tg".into()],
         pools: vec![],
         activity_history: 50,
+        notify_url: None,
         launch_template: LaunchTemplate {
             provider: ProviderKind::Process,
             version: 1,
             command: vec!["x".into(), "{port}".into()],
             addresses: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
             env: vec![],
+            image: String::new(),
+            network: String::new(),
+            container_port: 0,
         },
         policies: vec![],
         scheduled: vec![],
@@ -348,5 +353,155 @@ async fn balancer_health_failures_replace_after_the_grace_period() {
             .iter()
             .any(|c| c.contains("in response to a balancer health check failure"))
     );
+    h.stop().await;
+}
+
+/// A balancer in front of the group: `load` requests per second spread evenly over the
+/// registered instances; responses are slow (0.5 s .. 1 s) above 10 requests per second
+/// per instance, fast (1 ms .. 5 ms) otherwise.
+fn fake_balancer(regs: watch::Receiver<Registrations>, load: Arc<Mutex<f64>>) -> StatsView {
+    type Counters = HashMap<SocketAddr, (f64, Vec<u64>)>;
+    let state: Mutex<(Option<tokio::time::Instant>, Counters)> = Mutex::default();
+    Arc::new(move || {
+        let now = tokio::time::Instant::now();
+        let addrs = regs
+            .borrow()
+            .groups
+            .get("web")
+            .map(|r| r.instances.clone())
+            .unwrap_or_default();
+        let mut s = state.lock().unwrap();
+        let dt = s.0.map_or(0.0, |t| now.duration_since(t).as_secs_f64());
+        s.0 = Some(now);
+        let per = *load.lock().unwrap() / addrs.len().max(1) as f64;
+        for a in &addrs {
+            let e = s.1.entry(*a).or_insert_with(|| (0.0, vec![0; 13]));
+            let before = e.0 as u64;
+            e.0 += per * dt;
+            let bucket = if per > 10.0 { 8 } else { 1 };
+            e.1[bucket] += e.0 as u64 - before;
+        }
+        s.1.iter()
+            .map(|(a, (n, b))| crate::balancer::TargetStats {
+                addr: *a,
+                requests: *n as u64,
+                buckets: b.clone(),
+            })
+            .collect()
+    })
+}
+
+fn tracking(metric: Metric, target: f64) -> ScalingPolicy {
+    ScalingPolicy {
+        name: "tt".into(),
+        kind: PolicyKind::TargetTracking {
+            metric,
+            target,
+            disable_scale_in: false,
+            scale_in_window: Duration::from_secs(3),
+        },
+    }
+}
+
+fn start_linked(c: ScalingGroup, load: Arc<Mutex<f64>>, drains: DrainView) -> Harness {
+    let provider = Arc::new(FakeProvider::default());
+    let (tx, regs) = watch::channel(Registrations::default());
+    let stats = fake_balancer(regs.clone(), load);
+    let (group, commands, history) = Group::new(c, provider.clone(), tx, None);
+    let group = group.with_balancer(stats, drains);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(group.run(stop.clone()));
+    Harness {
+        provider,
+        regs,
+        commands,
+        history,
+        stop,
+        task,
+    }
+}
+
+fn no_drains() -> DrainView {
+    Arc::new(|_| Vec::new())
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_count_per_target_tracks_the_balancer_load() {
+    let mut c = config(1, 1, 4);
+    c.policies = vec![tracking(Metric::RequestCountPerTarget, 10.0)];
+    let load = Arc::new(Mutex::new(30.0));
+    let h = start_linked(c, load.clone(), no_drains());
+    // CPU is idle: only the request rate can scale the group out.
+    *h.provider.cpu.lock().unwrap() = 0.0;
+    wait(Duration::from_secs(4)).await;
+    assert_eq!(h.provider.running().len(), 3, "ceil(1 * 30 / 10)");
+    // At 10 per target it holds: no oscillation.
+    wait(Duration::from_secs(10)).await;
+    assert_eq!(h.provider.launched.lock().unwrap().len(), 3);
+    assert!(h.provider.terminated.lock().unwrap().is_empty());
+    *load.lock().unwrap() = 4.0;
+    wait(Duration::from_secs(12)).await;
+    assert_eq!(h.provider.running().len(), 1, "ceil(3 * 1.33 / 10)");
+    let causes = h.causes();
+    assert!(
+        causes.iter().any(|c| c.contains(
+            "target tracking alarm tt-high (metric 30.0 against target 10.0) in state ALARM \
+             triggered policy tt changing the desired capacity from 1 to 3."
+        )),
+        "{causes:#?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn p95_latency_scales_out_when_responses_slow_down() {
+    let mut c = config(1, 1, 4);
+    c.policies = vec![tracking(Metric::P95Latency, 400.0)];
+    let load = Arc::new(Mutex::new(5.0));
+    let h = start_linked(c, load.clone(), no_drains());
+    wait(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.provider.running().len(),
+        1,
+        "fast responses: p95 about 5 ms"
+    );
+    // 25 per second makes one instance slow (p95 about 975 ms): out to ceil(2.4) = 3.
+    *load.lock().unwrap() = 25.0;
+    wait(Duration::from_secs(3)).await;
+    assert_eq!(h.provider.running().len(), 3);
+    let causes = h.causes();
+    assert!(
+        causes.iter().any(
+            |c| c.contains("target tracking alarm tt-high (metric 975.0 against target 400.0)")
+        ),
+        "{causes:#?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scale_in_terminates_once_the_balancer_has_drained() {
+    let tokens: Arc<Mutex<HashMap<SocketAddr, CancellationToken>>> = Arc::default();
+    let t = tokens.clone();
+    let drains: DrainView = Arc::new(move |a| {
+        let token = CancellationToken::new();
+        t.lock().unwrap().insert(a, token.clone());
+        vec![token]
+    });
+    let mut c = config(1, 3, 3);
+    c.deregistration_delay = Duration::from_secs(30);
+    let h = start_linked(c, Arc::new(Mutex::new(0.0)), drains);
+    wait(Duration::from_millis(500)).await;
+    h.set_desired(1).await.unwrap();
+    wait(Duration::from_secs(2)).await;
+    assert_eq!(h.registered().len(), 1);
+    assert_eq!(h.provider.running().len(), 3, "requests still in flight");
+    let draining: Vec<SocketAddr> = tokens.lock().unwrap().keys().copied().collect();
+    assert_eq!(draining.len(), 2);
+    tokens.lock().unwrap()[&draining[0]].cancel();
+    wait(Duration::from_millis(300)).await;
+    assert_eq!(h.provider.running().len(), 2, "one drained: terminated");
+    wait(Duration::from_secs(28)).await;
+    assert_eq!(h.provider.running().len(), 1, "the other at the delay");
     h.stop().await;
 }

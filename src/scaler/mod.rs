@@ -5,10 +5,15 @@
 
 pub mod activity;
 pub mod cron;
+pub mod docker;
+pub mod docker_api;
 pub mod group;
+pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod process;
 pub mod provider;
+pub mod status;
 
 use crate::balancer::proxy::BalancerState;
 use crate::config::{
@@ -16,8 +21,10 @@ use crate::config::{
 };
 use crate::health::ProbeKey;
 use activity::{Activity, History};
-use group::{Command, Group, HealthView};
+use group::{Command, DrainView, Group, HealthView};
+use metrics::StatsView;
 use provider::Provider;
+use status::GroupStatus;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -103,6 +110,9 @@ pub enum ScalerError {
     /// No such scaling group.
     #[error("no scaling group is named `{0}`")]
     NoGroup(String),
+    /// The group's loop has stopped (shutting down).
+    #[error("scaling group `{0}` is not running")]
+    NotRunning(String),
     /// The group refused the request.
     #[error("scaling group `{group}`: {message}")]
     Refused {
@@ -116,6 +126,7 @@ pub enum ScalerError {
 struct GroupHandle {
     commands: mpsc::Sender<Command>,
     history: Arc<Mutex<History>>,
+    status: watch::Receiver<GroupStatus>,
 }
 
 /// Talks to the running scaling groups.
@@ -136,13 +147,20 @@ impl ScalerHandle {
             group: group.to_string(),
             message,
         };
+        let stopped = || ScalerError::NotRunning(group.to_string());
         g.commands
             .send(Command::SetDesired { desired, reply })
             .await
-            .map_err(|_| refused("not running".into()))?;
-        rx.await
-            .map_err(|_| refused("not running".into()))?
-            .map_err(refused)
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?.map_err(refused)
+    }
+
+    /// Every group's capacity and instances, by name.
+    pub fn groups(&self) -> Vec<GroupStatus> {
+        self.groups
+            .values()
+            .map(|g| g.status.borrow().clone())
+            .collect()
     }
 
     /// A group's activities, oldest first.
@@ -180,29 +198,81 @@ impl ScalerHandle {
     }
 }
 
+/// What a scaling group reads from the balancer.
+pub struct Link {
+    /// Health of its instances.
+    pub health: HealthView,
+    /// Counters of its target groups' targets.
+    pub stats: StatsView,
+    /// Drain completion of its instances.
+    pub drains: DrainView,
+}
+
 /// Starts a loop per scaling group in `tasks`; instances are terminated on `shutdown`.
 pub fn start<P: Provider>(
     groups: &[ScalingGroup],
     provider: Arc<P>,
     registrations: &watch::Sender<Registrations>,
-    health: impl Fn(&ScalingGroup) -> Option<HealthView>,
+    link: impl Fn(&ScalingGroup) -> Option<Link>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> ScalerHandle {
     let mut handle = ScalerHandle::default();
     for c in groups {
-        let (group, commands, history) = Group::new(
+        let link = link(c);
+        let (mut group, commands, history) = Group::new(
             c.clone(),
             provider.clone(),
             registrations.clone(),
-            health(c),
+            link.as_ref().map(|l| l.health.clone()),
         );
+        if let Some(l) = link {
+            group = group.with_balancer(l.stats, l.drains);
+        }
+        let status = group.status();
+        if let Some(url) = &c.notify_url {
+            let (tx, rx) = mpsc::channel(notify::QUEUE);
+            history.lock().expect("not poisoned").notify_to(tx);
+            let run = notify::run(c.name.clone(), url.clone(), rx, shutdown.clone());
+            tasks.spawn(run);
+        }
         tasks.spawn(group.run(shutdown.clone()));
-        handle
-            .groups
-            .insert(c.name.clone(), GroupHandle { commands, history });
+        handle.groups.insert(
+            c.name.clone(),
+            GroupHandle {
+                commands,
+                history,
+                status,
+            },
+        );
     }
     handle
+}
+
+/// The balancer as `group` sees it: health of its instances, counters of its target
+/// groups, and drain completion.
+pub fn balancer_link(state: Arc<BalancerState>, group: &ScalingGroup) -> Link {
+    let names = group.target_groups.clone();
+    let stats_state = state.clone();
+    let stats_names = names.clone();
+    let drain_state = state.clone();
+    Link {
+        health: balancer_health(state, group),
+        stats: Arc::new(move || {
+            let groups = stats_state.groups.load();
+            stats_names
+                .iter()
+                .flat_map(|n| groups.target_stats(n))
+                .collect()
+        }),
+        drains: Arc::new(move |addr| {
+            let groups = drain_state.groups.load();
+            names
+                .iter()
+                .filter_map(|n| groups.drained(n, addr))
+                .collect()
+        }),
+    }
 }
 
 /// The balancer's view of an instance: unhealthy when a target group of `group` has probed

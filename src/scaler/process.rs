@@ -208,6 +208,7 @@ mod tests {
     fn request(command: &[&str]) -> LaunchRequest {
         LaunchRequest {
             id: "t-1".into(),
+            group: "t".into(),
             address: "127.0.0.1".parse().unwrap(),
             region: "local".into(),
             template: LaunchTemplate {
@@ -216,6 +217,9 @@ mod tests {
                 command: command.iter().map(|s| s.to_string()).collect(),
                 addresses: vec!["127.0.0.1".parse().unwrap()],
                 env: vec![("SPIN".into(), "1".into())],
+                image: String::new(),
+                network: String::new(),
+                container_port: 0,
             },
         }
     }
