@@ -2,6 +2,7 @@
 //! SIGHUP; shutdown.
 
 use crate::admin::Admin;
+use crate::admin::control::{Control, Runtime};
 use crate::balancer::Groups;
 use crate::balancer::listeners::{ListenError, Listeners};
 use crate::balancer::proxy::BalancerState;
@@ -91,6 +92,9 @@ impl Running {
 /// Loads configuration and zones, binds the sockets and starts serving.
 pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let config = source.load()?;
+    let (runtime, control) = Runtime::new();
+    let runtime = Arc::new(runtime);
+    runtime.loaded(&config);
     let mut loader = ZoneLoader::new();
     let (catalog, report) = loader.load(&zone_sources(&config)?, true);
     for e in &report.errors {
@@ -140,7 +144,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     }
     let listener_addrs = listeners.addrs();
     let (admin, admin_addr) =
-        start_admin(&config, &state, &balancer, &mut tasks, &shutdown).await?;
+        start_admin(&config, &state, &balancer, &runtime, &mut tasks, &shutdown).await?;
     if let Some(r) = &config.latency_report {
         tracing::info!(to = %r.url, region = %r.region, interval = ?r.interval, "reporting client round-trip times");
         let reporter = Reporter::new(r.clone(), balancer.rtt.clone());
@@ -167,8 +171,9 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         listeners,
         shutdown: shutdown.clone(),
         admin,
+        runtime,
     };
-    tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
+    tasks.spawn(watch.run(watcher, rx, control, shutdown.clone()));
     Ok(Running {
         listener_addrs,
         admin_addr,
@@ -186,6 +191,7 @@ async fn start_admin(
     config: &Config,
     state: &Arc<DnsState>,
     balancer: &Arc<BalancerState>,
+    runtime: &Arc<Runtime>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
 ) -> Result<(Option<Arc<Admin>>, Option<SocketAddr>), AppError> {
@@ -198,7 +204,7 @@ async fn start_admin(
     let bound = tcp.local_addr().map_err(err)?;
     tracing::info!(addr = %bound, "admin listening");
     let lb = (!config.balancer.listeners.is_empty()).then(|| balancer.clone());
-    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb));
+    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb, runtime.clone()));
     tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
     Ok((Some(admin), Some(bound)))
 }
@@ -308,6 +314,7 @@ struct Watched {
     listeners: Listeners,
     shutdown: CancellationToken,
     admin: Option<Arc<Admin>>,
+    runtime: Arc<Runtime>,
 }
 
 impl Watched {
@@ -315,6 +322,7 @@ impl Watched {
         mut self,
         mut watcher: crate::watch::Watcher,
         mut rx: mpsc::UnboundedReceiver<bool>,
+        mut control: mpsc::UnboundedReceiver<Control>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -322,6 +330,20 @@ impl Watched {
                 m = rx.recv() => match m { Some(f) => f, None => return },
                 Ok(()) = self.registrations.changed() => {
                     self.rebuild(false);
+                    continue;
+                }
+                Some(c) = control.recv() => {
+                    match c {
+                        Control::Rebuild(done) => {
+                            self.rebuild(false);
+                            let _ = done.send(());
+                        }
+                        Control::Reload(done) => {
+                            let r = self.reload_now(true);
+                            watcher.update(&self.config);
+                            let _ = done.send(r);
+                        }
+                    }
                     continue;
                 }
                 () = shutdown.cancelled() => return,
@@ -332,7 +354,7 @@ impl Watched {
             while let Ok(f) = rx.try_recv() {
                 force |= f;
             }
-            self.reload_now(force);
+            let _ = self.reload_now(force);
             watcher.update(&self.config);
         }
     }
@@ -352,19 +374,28 @@ impl Watched {
         }
     }
 
-    fn reload_now(&mut self, force: bool) {
-        match self.source.load() {
+    /// Reads the configuration again and swaps; the error when it is invalid (the previous
+    /// configuration keeps serving).
+    fn reload_now(&mut self, force: bool) -> Result<(), String> {
+        let result = match self.source.load() {
             Ok(c) => {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
                 self.reload_admin(&c);
                 self.scaler.reconfigure(&c.scaler);
+                self.runtime.loaded(&c);
                 self.base = c;
+                Ok(())
             }
-            Err(e) => tracing::error!("{e}; keeping the previous configuration"),
-        }
+            Err(e) => {
+                tracing::error!("{e}; keeping the previous configuration");
+                Err(e.to_string())
+            }
+        };
+        self.runtime.count_reload(result.is_ok());
         self.rebuild(force);
+        result
     }
 
     /// Swaps in `base` + registrations: zones (changed files, all with `force`), pools,
@@ -372,6 +403,10 @@ impl Watched {
     fn rebuild(&mut self, force: bool) {
         let regs = self.registrations.borrow_and_update().clone();
         self.config = crate::scaler::with_registrations(&self.base, &regs);
+        // Operator overrides apply to every snapshot, so that a reload keeps them.
+        self.runtime
+            .overrides
+            .apply_to_pools(&mut self.config.pools);
         let sources = match zone_sources(&self.config) {
             Ok(s) => s,
             Err(e) => {
@@ -392,7 +427,9 @@ impl Watched {
         // Probes of surviving endpoints keep running with their state; removed ones stop.
         // Targets keep their state (in flight, ejection, slow start); removed ones drain.
         let previous = self.balancer.groups.load_full();
-        let groups = Groups::new(self.config.balancer.clone(), Some(&previous));
+        let overrides = &self.runtime.overrides;
+        let groups = Groups::new(self.config.balancer.clone(), Some(&previous))
+            .with_modes(|g, a| overrides.target(g, a));
         for draining in groups.removed_from(&previous) {
             tokio::spawn(draining.run());
         }
@@ -406,6 +443,7 @@ impl Watched {
         {
             tracing::error!("{e}; the previous listener keeps serving");
         }
+        self.state.metrics.sync_zones(&catalog);
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
         self.state.pools.store(Arc::new(pools));

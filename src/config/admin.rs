@@ -22,6 +22,13 @@ pub struct FileAdmin {
     /// Measured latency older than this is ignored and dropped.
     #[serde(default = "default_latency_max_age")]
     pub latency_max_age: Spanned<String>,
+    /// Whether `GET /v1/status`, `/metrics` and the dashboard are served without the token.
+    #[serde(default = "default_public_reads")]
+    pub public_reads: bool,
+}
+
+fn default_public_reads() -> bool {
+    true
 }
 
 /// `[latency_report]`
@@ -56,6 +63,8 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Age after which a measured latency entry no longer counts.
     pub latency_max_age: Duration,
+    /// Reads (status, metrics, dashboard) without the token.
+    pub public_reads: bool,
 }
 
 /// `[latency_report]`, validated.
@@ -91,6 +100,7 @@ pub(super) fn admin(ctx: &Ctx<'_>, a: &FileAdmin) -> Result<AdminConfig, ConfigE
         listen,
         token,
         latency_max_age,
+        public_reads: a.public_reads,
     })
 }
 
@@ -166,6 +176,7 @@ mod tests {
         let a = c.admin.unwrap();
         assert_eq!(a.token.as_deref(), Some("s3cret"));
         assert_eq!(a.latency_max_age, Duration::from_secs(300));
+        assert!(a.public_reads);
         let r = c.latency_report.unwrap();
         assert_eq!(r.url.to_string(), "http://127.0.0.1:9090/v1/latency");
         assert_eq!(r.interval, Duration::from_secs(10));
