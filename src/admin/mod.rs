@@ -17,6 +17,7 @@
 //! The report endpoint is the only writer of the measured latency snapshot
 //! (`DnsState::measured`): it merges each accepted report into a new table and stores it.
 
+pub mod cli;
 pub mod control;
 pub mod dashboard;
 pub mod latency;
