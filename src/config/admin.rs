@@ -24,11 +24,11 @@ pub struct FileAdmin {
     pub latency_max_age: Spanned<String>,
     /// Whether `GET /v1/status`, `/metrics` and the dashboard are served without the token.
     #[serde(default = "default_public_reads")]
-    pub public_reads: bool,
+    pub public_reads: Spanned<bool>,
 }
 
-fn default_public_reads() -> bool {
-    true
+fn default_public_reads() -> Spanned<bool> {
+    Spanned::new(0..0, true)
 }
 
 /// `[latency_report]`
@@ -96,11 +96,18 @@ pub(super) fn admin(ctx: &Ctx<'_>, a: &FileAdmin) -> Result<AdminConfig, ConfigE
         None => None,
     };
     let latency_max_age = positive(ctx, "admin.latency_max_age", &a.latency_max_age)?;
+    let public_reads = *a.public_reads.get_ref();
+    if !public_reads && token.is_none() {
+        return Err(ctx.at(
+            &a.public_reads,
+            "admin.public_reads = false needs admin.token (reads would be impossible)",
+        ));
+    }
     Ok(AdminConfig {
         listen,
         token,
         latency_max_age,
-        public_reads: a.public_reads,
+        public_reads,
     })
 }
 
@@ -190,6 +197,8 @@ mod tests {
         assert!(e.starts_with("t.toml:2: admin.listen"), "{e}");
         let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\nlatency_max_age = \"0s\"\n").unwrap_err();
         assert!(e.starts_with("t.toml:3: admin.latency_max_age"), "{e}");
+        let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\npublic_reads = false\n").unwrap_err();
+        assert!(e.starts_with("t.toml:3: admin.public_reads"), "{e}");
         let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\ntoken = \"a b\"\n").unwrap_err();
         assert!(e.starts_with("t.toml:3: admin.token"), "{e}");
         let e = parse("[latency_report]\nto = \"ftp://x\"\nregion = \"r\"\ntoken = \"t\"\n")
