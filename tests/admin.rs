@@ -307,5 +307,9 @@ fn dashboard_shows_regions_and_health() {
     );
     assert!(dom.contains("1/1 endpoints ready"), "{dom}");
     assert!(dom.contains("not ready (drain)"), "{dom}");
+    assert!(
+        dom.contains("data-polled="),
+        "the script never redrew the page: {dom}"
+    );
     println!("screenshot: {}", png.display());
 }

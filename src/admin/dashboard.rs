@@ -77,6 +77,7 @@ async function refresh() {
     document.getElementById('pools').innerHTML = pools(s);
     document.getElementById('targets').innerHTML = targets(s);
     document.getElementById('meta').textContent = meta(s);
+    document.body.setAttribute('data-polled', new Date().toISOString());
   } catch (e) { document.getElementById('meta').textContent = 'disconnected: ' + e; }
 }
 function meta(s) {
