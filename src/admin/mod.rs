@@ -474,3 +474,34 @@ pub async fn run(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellatio
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table() {
+        let r = |m: Method, p: &str| Route::of(&m, p);
+        assert_eq!(r(Method::GET, "/"), Route::Dashboard);
+        assert_eq!(r(Method::GET, "/metrics"), Route::Metrics);
+        assert_eq!(r(Method::GET, "/v1/status"), Route::Status);
+        assert_eq!(r(Method::POST, "/v1/latency"), Route::Latency);
+        assert_eq!(r(Method::POST, "/v1/reload"), Route::Reload);
+        assert_eq!(
+            r(Method::POST, "/v1/endpoints/web/192.0.2.1/drain"),
+            Route::Endpoint("web".into(), "192.0.2.1".into(), "drain".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/v1/targets/app/127.0.0.1:80/force-up"),
+            Route::Target("app".into(), "127.0.0.1:80".into(), "force-up".into())
+        );
+        assert_eq!(r(Method::POST, "/v1/status"), Route::MethodNotAllowed);
+        assert_eq!(r(Method::GET, "/v1/reload"), Route::MethodNotAllowed);
+        assert_eq!(
+            r(Method::GET, "/v1/targets/app/127.0.0.1:80/drain"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(r(Method::GET, "/v1/targets/app"), Route::NotFound);
+        assert_eq!(r(Method::GET, "/nope"), Route::NotFound);
+    }
+}
