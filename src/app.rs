@@ -2,6 +2,7 @@
 //! SIGHUP; shutdown.
 
 use crate::admin::Admin;
+use crate::admin::control::{Control, Runtime};
 use crate::balancer::Groups;
 use crate::balancer::listeners::{ListenError, Listeners};
 use crate::balancer::proxy::BalancerState;
@@ -91,6 +92,9 @@ impl Running {
 /// Loads configuration and zones, binds the sockets and starts serving.
 pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let config = source.load()?;
+    let (runtime, control) = Runtime::new();
+    let runtime = Arc::new(runtime);
+    runtime.loaded(&config);
     let mut loader = ZoneLoader::new();
     let (catalog, report) = loader.load(&zone_sources(&config)?, true);
     for e in &report.errors {
@@ -140,8 +144,10 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     }
     let listener_addrs = listeners.addrs();
     let (registrations, scaler) = start_scaler(&config, &balancer, &mut tasks, &shutdown);
-    let (admin, admin_addr) =
-        start_admin(&config, &state, &balancer, &scaler, &mut tasks, &shutdown).await?;
+    let (admin, admin_addr) = start_admin(
+        &config, &state, &balancer, &runtime, &scaler, &mut tasks, &shutdown,
+    )
+    .await?;
     if let Some(r) = &config.latency_report {
         tracing::info!(to = %r.url, region = %r.region, interval = ?r.interval, "reporting client round-trip times");
         let reporter = Reporter::new(r.clone(), balancer.rtt.clone());
@@ -167,8 +173,9 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         listeners,
         shutdown: shutdown.clone(),
         admin,
+        runtime,
     };
-    tasks.spawn(watch.run(watcher, rx, shutdown.clone()));
+    tasks.spawn(watch.run(watcher, rx, control, shutdown.clone()));
     Ok(Running {
         listener_addrs,
         admin_addr,
@@ -186,6 +193,7 @@ async fn start_admin(
     config: &Config,
     state: &Arc<DnsState>,
     balancer: &Arc<BalancerState>,
+    runtime: &Arc<Runtime>,
     scaler: &Arc<ScalerHandle>,
     tasks: &mut JoinSet<()>,
     shutdown: &CancellationToken,
@@ -199,7 +207,9 @@ async fn start_admin(
     let bound = tcp.local_addr().map_err(err)?;
     tracing::info!(addr = %bound, "admin listening");
     let lb = (!config.balancer.listeners.is_empty()).then(|| balancer.clone());
-    let admin = Arc::new(Admin::new(a.clone(), state.clone(), lb).with_scaler(scaler.clone()));
+    let admin = Arc::new(
+        Admin::new(a.clone(), state.clone(), lb, runtime.clone()).with_scaler(scaler.clone()),
+    );
     tasks.spawn(crate::admin::run(tcp, admin.clone(), shutdown.clone()));
     Ok((Some(admin), Some(bound)))
 }
@@ -310,6 +320,7 @@ struct Watched {
     listeners: Listeners,
     shutdown: CancellationToken,
     admin: Option<Arc<Admin>>,
+    runtime: Arc<Runtime>,
 }
 
 impl Watched {
@@ -317,6 +328,7 @@ impl Watched {
         mut self,
         mut watcher: crate::watch::Watcher,
         mut rx: mpsc::UnboundedReceiver<bool>,
+        mut control: mpsc::UnboundedReceiver<Control>,
         shutdown: CancellationToken,
     ) {
         loop {
@@ -324,6 +336,20 @@ impl Watched {
                 m = rx.recv() => match m { Some(f) => f, None => return },
                 Ok(()) = self.registrations.changed() => {
                     self.rebuild(false);
+                    continue;
+                }
+                Some(c) = control.recv() => {
+                    match c {
+                        Control::Rebuild(done) => {
+                            self.rebuild(false);
+                            let _ = done.send(());
+                        }
+                        Control::Reload(done) => {
+                            let r = self.reload_now(true);
+                            watcher.update(&self.config);
+                            let _ = done.send(r);
+                        }
+                    }
                     continue;
                 }
                 () = shutdown.cancelled() => return,
@@ -334,7 +360,7 @@ impl Watched {
             while let Ok(f) = rx.try_recv() {
                 force |= f;
             }
-            self.reload_now(force);
+            let _ = self.reload_now(force);
             watcher.update(&self.config);
         }
     }
@@ -354,19 +380,28 @@ impl Watched {
         }
     }
 
-    fn reload_now(&mut self, force: bool) {
-        match self.source.load() {
+    /// Reads the configuration again and swaps; the error when it is invalid (the previous
+    /// configuration keeps serving).
+    fn reload_now(&mut self, force: bool) -> Result<(), String> {
+        let result = match self.source.load() {
             Ok(c) => {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
                 }
                 self.reload_admin(&c);
                 self.scaler.reconfigure(&c.scaler);
+                self.runtime.loaded(&c);
                 self.base = c;
+                Ok(())
             }
-            Err(e) => tracing::error!("{e}; keeping the previous configuration"),
-        }
+            Err(e) => {
+                tracing::error!("{e}; keeping the previous configuration");
+                Err(e.to_string())
+            }
+        };
+        self.runtime.count_reload(result.is_ok());
         self.rebuild(force);
+        result
     }
 
     /// Swaps in `base` + registrations: zones (changed files, all with `force`), pools,
@@ -374,6 +409,10 @@ impl Watched {
     fn rebuild(&mut self, force: bool) {
         let regs = self.registrations.borrow_and_update().clone();
         self.config = crate::scaler::with_registrations(&self.base, &regs);
+        // Operator overrides apply to every snapshot, so that a reload keeps them.
+        self.runtime
+            .overrides
+            .apply_to_pools(&mut self.config.pools);
         let sources = match zone_sources(&self.config) {
             Ok(s) => s,
             Err(e) => {
@@ -394,7 +433,9 @@ impl Watched {
         // Probes of surviving endpoints keep running with their state; removed ones stop.
         // Targets keep their state (in flight, ejection, slow start); removed ones drain.
         let previous = self.balancer.groups.load_full();
-        let groups = Groups::new(self.config.balancer.clone(), Some(&previous));
+        let overrides = &self.runtime.overrides;
+        let groups = Groups::new(self.config.balancer.clone(), Some(&previous))
+            .with_modes(|g, a| overrides.target(g, a));
         for draining in groups.removed_from(&previous) {
             tokio::spawn(draining.run());
         }
@@ -408,6 +449,7 @@ impl Watched {
         {
             tracing::error!("{e}; the previous listener keeps serving");
         }
+        self.state.metrics.sync_zones(&catalog);
         self.state.catalog.store(Arc::new(catalog));
         self.state.settings.store(Arc::new(settings(&self.config)));
         self.state.pools.store(Arc::new(pools));

@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         exit_with_stdin: bool,
     },
+    /// Print regions, pool endpoints and balancer targets from a running server's admin API.
+    Status {
+        /// The admin server (`[admin] listen`).
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        admin: std::net::SocketAddr,
+        /// Bearer token (`[admin] token`), needed when `public_reads = false`.
+        #[arg(long)]
+        token: Option<String>,
+        /// Print the JSON document as received.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +118,7 @@ fn main() -> ExitCode {
             };
             backend(listen, options, exit_with_stdin)
         }
+        Command::Status { admin, token, json } => status(admin, token, json),
         Command::Check { config, .. } => {
             init_logging(None, cli.log_format);
             check_config(config)
@@ -181,6 +194,21 @@ fn serve(
         running.join().await;
         anyhow::Ok(())
     })
+}
+
+fn status(admin: std::net::SocketAddr, token: Option<String>, json: bool) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let doc = runtime
+        .block_on(roundhouse::admin::cli::fetch(admin, token.as_deref()))
+        .map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print!("{}", roundhouse::admin::cli::render(&doc));
+    }
+    Ok(())
 }
 
 fn backend(

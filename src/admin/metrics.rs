@@ -1,6 +1,9 @@
 //! Prometheus text exposition (format 0.0.4) of what the admin server knows: latency reports
-//! received, measured networks per region and, in a balancer, its client round-trip times.
+//! received, measured networks per region, pool answers, health, reloads and, in a balancer,
+//! its client round-trip times. DNS query counters are rendered by [`crate::dns::metrics`],
+//! per-target request counters by the balancer.
 
+use super::status::Status;
 use crate::balancer::rtt::{BUCKETS, RttStats};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -70,6 +73,143 @@ pub fn client_rtt(out: &mut String, stats: &RttStats) {
         out,
         "roundhouse_balancer_client_rtt_networks {}",
         stats.networks
+    );
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Pool answers per endpoint, fail-open answers, and health state and transitions of every
+/// endpoint and target, from the status document.
+pub fn pools_and_health(out: &mut String, status: &Status) {
+    family(
+        out,
+        "roundhouse_pool_answers_total",
+        "counter",
+        "DNS answers from a pool that carried the endpoint's address.",
+    );
+    for p in &status.pools {
+        for e in &p.endpoints {
+            let _ = writeln!(
+                out,
+                "roundhouse_pool_answers_total{{pool=\"{}\",region=\"{}\",endpoint=\"{}\"}} {}",
+                label(&p.name),
+                label(&e.region),
+                e.address,
+                e.answers
+            );
+        }
+    }
+    family(
+        out,
+        "roundhouse_pool_failed_open_total",
+        "counter",
+        "Pool answers given while no endpoint was ready (when_all_down = fail-open).",
+    );
+    let _ = writeln!(
+        out,
+        "roundhouse_pool_failed_open_total {}",
+        status.dns.failed_open
+    );
+    family(
+        out,
+        "roundhouse_endpoint_ready",
+        "gauge",
+        "1 when the pool endpoint is handed out (enabled, override, health check), else 0.",
+    );
+    for p in &status.pools {
+        for e in &p.endpoints {
+            let _ = writeln!(
+                out,
+                "roundhouse_endpoint_ready{{pool=\"{}\",region=\"{}\",endpoint=\"{}\",mode=\"{}\"}} {}",
+                label(&p.name),
+                label(&e.region),
+                e.address,
+                e.mode,
+                u8::from(e.ready)
+            );
+        }
+    }
+    family(
+        out,
+        "roundhouse_endpoint_health_transitions_total",
+        "counter",
+        "Health check transitions (up or down) of a probed pool endpoint.",
+    );
+    for p in &status.pools {
+        for e in p.endpoints.iter().filter(|e| e.healthy.is_some()) {
+            let _ = writeln!(
+                out,
+                "roundhouse_endpoint_health_transitions_total{{pool=\"{}\",endpoint=\"{}\"}} {}",
+                label(&p.name),
+                e.address,
+                e.transitions
+            );
+        }
+    }
+    family(
+        out,
+        "roundhouse_target_ready",
+        "gauge",
+        "1 when the balancer target takes new requests (override, health check), else 0.",
+    );
+    for g in &status.target_groups {
+        for t in &g.targets {
+            let _ = writeln!(
+                out,
+                "roundhouse_target_ready{{group=\"{}\",target=\"{}\",mode=\"{}\"}} {}",
+                label(&g.name),
+                t.address,
+                t.mode,
+                u8::from(t.ready)
+            );
+        }
+    }
+}
+
+/// Target health transitions, as `(group, target, ready, transitions)`.
+pub fn target_transitions(out: &mut String, series: &[(String, std::net::SocketAddr, bool, u64)]) {
+    family(
+        out,
+        "roundhouse_target_health_transitions_total",
+        "counter",
+        "Health check transitions (up or down) of a probed balancer target.",
+    );
+    for (g, t, _, n) in series {
+        let _ = writeln!(
+            out,
+            "roundhouse_target_health_transitions_total{{group=\"{}\",target=\"{t}\"}} {n}",
+            label(g)
+        );
+    }
+}
+
+/// `roundhouse_config_reloads_total{result}` and the loaded configuration's time.
+pub fn reloads(out: &mut String, status: &Status) {
+    family(
+        out,
+        "roundhouse_config_reloads_total",
+        "counter",
+        "Configuration reloads, by result.",
+    );
+    let c = &status.config;
+    let _ = writeln!(
+        out,
+        "roundhouse_config_reloads_total{{result=\"success\"}} {}\nroundhouse_config_reloads_total{{result=\"failure\"}} {}",
+        c.reloads_ok, c.reloads_failed
+    );
+    family(
+        out,
+        "roundhouse_config_loaded_timestamp_seconds",
+        "gauge",
+        "When the configuration in use was loaded (Unix time); the hash is a label.",
+    );
+    let _ = writeln!(
+        out,
+        "roundhouse_config_loaded_timestamp_seconds{{hash=\"{}\"}} {}",
+        c.version.hash, c.version.loaded_at
     );
 }
 

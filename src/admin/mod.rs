@@ -1,18 +1,32 @@
-//! The admin HTTP server (`[admin] listen`): a small router on hyper's HTTP/1.1 server.
+//! The admin HTTP server (`[admin] listen`): a small router on hyper's HTTP/1.1 server
+//! (the route table is [`Route::of`]).
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /v1/latency` | a balancer's measured client round-trip times ([`latency`]); bearer token |
-//! | `GET /metrics` | Prometheus text ([`metrics`]) |
-//! | `GET /v1/scaling-groups` | scaling groups, instances, activities ([`scaler`]) |
-//! | `POST /v1/scaling-groups/NAME/desired` | manual scaling ([`scaler`]); bearer token |
+//! | route | what | access |
+//! |---|---|---|
+//! | `GET /` | live dashboard ([`dashboard`]) | read |
+//! | `GET /metrics` | Prometheus text ([`metrics`]) | read |
+//! | `GET /v1/status` | the whole picture as JSON ([`status`]) | read |
+//! | `POST /v1/latency` | a balancer's measured client round-trip times ([`latency`]) | token |
+//! | `POST /v1/reload` | reload the configuration | action |
+//! | `POST /v1/endpoints/{pool}/{address}/{action}` | override a pool endpoint ([`overrides`]) | action |
+//! | `POST /v1/targets/{group}/{address}/{action}` | override a target | action |
+//! | `GET /v1/scaling-groups` | scaling groups, instances, activities ([`scaler`]) | read |
+//! | `POST /v1/scaling-groups/NAME/desired` | manual scaling ([`scaler`]) | action |
+//!
+//! Reads are public unless `admin.public_reads = false`; then, like actions, they need
+//! `Authorization: Bearer TOKEN`. Without `admin.token` actions answer 403.
 //!
 //! The report endpoint is the only writer of the measured latency snapshot
 //! (`DnsState::measured`): it merges each accepted report into a new table and stores it.
 
+pub mod cli;
+pub mod control;
+pub mod dashboard;
 pub mod latency;
 pub mod metrics;
+pub mod overrides;
 pub mod scaler;
+pub mod status;
 
 use crate::balancer::proxy::BalancerState;
 use crate::config::AdminConfig;
@@ -21,14 +35,16 @@ use crate::scaler::ScalerHandle;
 use crate::steering::measured::Measurement;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
+use control::Runtime;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use latency::Rejection;
+use overrides::Action;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -40,12 +56,66 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// Time a client has to send a request's headers, and then its body.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One route of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /`
+    Dashboard,
+    /// `GET /metrics`
+    Metrics,
+    /// `GET /v1/status`
+    Status,
+    /// `POST /v1/latency`
+    Latency,
+    /// `POST /v1/reload`
+    Reload,
+    /// `POST /v1/endpoints/{pool}/{address}/{action}`
+    Endpoint(String, String, String),
+    /// `POST /v1/targets/{group}/{address}/{action}`
+    Target(String, String, String),
+    /// `/v1/scaling-groups...` (its own sub-routes and token check, [`scaler`]).
+    Scaling,
+    /// A known path with another method.
+    MethodNotAllowed,
+    /// Anything else.
+    NotFound,
+}
+
+impl Route {
+    /// The route table.
+    pub fn of(method: &Method, path: &str) -> Route {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let get = method == Method::GET || method == Method::HEAD;
+        let post = method == Method::POST;
+        let want = |ok: bool, r: Route| if ok { r } else { Route::MethodNotAllowed };
+        match parts.as_slice() {
+            [""] => want(get, Route::Dashboard),
+            ["metrics"] => want(get, Route::Metrics),
+            ["v1", "status"] => want(get, Route::Status),
+            ["v1", "latency"] => want(post, Route::Latency),
+            ["v1", "reload"] => want(post, Route::Reload),
+            ["v1", "scaling-groups", ..] => Route::Scaling,
+            ["v1", kind @ ("endpoints" | "targets"), owner, addr, action] => {
+                let (o, a, x) = (owner.to_string(), addr.to_string(), action.to_string());
+                let r = if *kind == "endpoints" {
+                    Route::Endpoint(o, a, x)
+                } else {
+                    Route::Target(o, a, x)
+                };
+                want(post, r)
+            }
+            _ => Route::NotFound,
+        }
+    }
+}
+
 /// What the admin server reads and writes.
 pub struct Admin {
     config: ArcSwap<AdminConfig>,
     dns: Arc<DnsState>,
     balancer: Option<Arc<BalancerState>>,
     scaler: Option<Arc<ScalerHandle>>,
+    runtime: Arc<Runtime>,
     /// Reports by (region, result); the region is empty when it is not known (yet).
     reports: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Held while a new measured table is built and stored: reports apply one at a time.
@@ -58,12 +128,14 @@ impl Admin {
         config: AdminConfig,
         dns: Arc<DnsState>,
         balancer: Option<Arc<BalancerState>>,
+        runtime: Arc<Runtime>,
     ) -> Admin {
         Admin {
             config: ArcSwap::from_pointee(config),
             dns,
             balancer,
             scaler: None,
+            runtime,
             reports: Mutex::default(),
             writer: Mutex::default(),
         }
@@ -99,8 +171,22 @@ impl Admin {
     }
 
     async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-        match (req.method(), req.uri().path()) {
-            (&Method::POST, "/v1/latency") => match self.report(req).await {
+        let route = Route::of(req.method(), req.uri().path());
+        let access = match route {
+            Route::Dashboard | Route::Metrics | Route::Status => Some(false),
+            Route::Scaling if req.method() == Method::GET => Some(false),
+            Route::Reload | Route::Endpoint(..) | Route::Target(..) => Some(true),
+            _ => None,
+        };
+        if let Some(action) = access {
+            let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+            if let Err(resp) = self.allow(header, action) {
+                tracing::warn!(%peer, path = %req.uri().path(), status = %resp.status(), "admin request refused");
+                return *resp;
+            }
+        }
+        match route {
+            Route::Latency => match self.report(req).await {
                 Ok(text) => text_response(StatusCode::OK, text),
                 Err(r) => {
                     tracing::warn!(%peer, status = %r.status, "latency report refused: {}", r.what);
@@ -112,7 +198,7 @@ impl Admin {
                     resp
                 }
             },
-            (&Method::GET, "/metrics") => {
+            Route::Metrics => {
                 let mut resp = text_response(StatusCode::OK, self.metrics());
                 resp.headers_mut().insert(
                     CONTENT_TYPE,
@@ -120,15 +206,154 @@ impl Admin {
                 );
                 resp
             }
-            (_, p) if p == scaler::PREFIX || p.starts_with("/v1/scaling-groups/") => {
-                self.scaling_groups(req).await
+            Route::Scaling => self.scaling_groups(req).await,
+            Route::Status => json_response(StatusCode::OK, &self.status()),
+            Route::Dashboard => {
+                let mut resp = text_response(StatusCode::OK, dashboard::page(&self.status()));
+                resp.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                resp
             }
-            (_, "/v1/latency" | "/metrics") => text_response(
+            Route::Reload => match self.runtime.reload().await {
+                Ok(()) => {
+                    tracing::info!(%peer, "configuration reloaded through the admin API");
+                    json_response(
+                        StatusCode::OK,
+                        &serde_json::json!({"reloaded": true, "version": self.runtime.version()}),
+                    )
+                }
+                Err(e) => json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &serde_json::json!({"reloaded": false, "error": e}),
+                ),
+            },
+            Route::Endpoint(pool, addr, action) => {
+                self.endpoint_action(&pool, &addr, &action, peer).await
+            }
+            Route::Target(group, addr, action) => {
+                self.target_action(&group, &addr, &action, peer).await
+            }
+            Route::MethodNotAllowed => text_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed\n".into(),
             ),
-            _ => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
+            Route::NotFound => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
         }
+    }
+
+    /// Reads pass when public; actions, and reads when not public, need the token (none
+    /// configured: 403).
+    fn allow(&self, header: Option<&[u8]>, action: bool) -> Result<(), Box<Response<Full<Bytes>>>> {
+        let config = self.config.load();
+        if !action && config.public_reads {
+            return Ok(());
+        }
+        let Some(token) = config.token.as_deref() else {
+            let what = if action {
+                "actions disabled: admin.token is not set\n"
+            } else {
+                "reads need a token (admin.public_reads = false) and admin.token is not set\n"
+            };
+            return Err(Box::new(text_response(StatusCode::FORBIDDEN, what.into())));
+        };
+        latency::authorize(header, Some(token)).map_err(|r| {
+            let mut resp = text_response(r.status, r.what + "\n");
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Box::new(resp)
+        })
+    }
+
+    fn status(&self) -> status::Status {
+        status::status(&self.dns, self.balancer.as_deref(), &self.runtime)
+    }
+
+    /// `POST /v1/endpoints/{pool}/{address}/{action}`.
+    async fn endpoint_action(
+        &self,
+        pool: &str,
+        addr: &str,
+        action: &str,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        let action: Action = match action.parse() {
+            Ok(a) => a,
+            Err(e) => return text_response(StatusCode::NOT_FOUND, e + "\n"),
+        };
+        let Ok(ip) = addr.parse::<IpAddr>() else {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                format!("`{addr}` is not an IP address\n"),
+            );
+        };
+        let known = self
+            .dns
+            .pools
+            .load()
+            .config()
+            .pools
+            .iter()
+            .any(|p| p.name == pool && p.endpoints.iter().any(|e| e.addr == ip));
+        if !known {
+            return text_response(
+                StatusCode::NOT_FOUND,
+                format!("pool {pool} has no endpoint {ip}\n"),
+            );
+        }
+        self.runtime.overrides.set_endpoint(pool, ip, action);
+        self.apply(format!("endpoint {pool}/{ip}"), action, peer)
+            .await
+    }
+
+    /// `POST /v1/targets/{group}/{address}/{action}`.
+    async fn target_action(
+        &self,
+        group: &str,
+        addr: &str,
+        action: &str,
+        peer: SocketAddr,
+    ) -> Response<Full<Bytes>> {
+        let action: Action = match action.parse() {
+            Ok(a) => a,
+            Err(e) => return text_response(StatusCode::NOT_FOUND, e + "\n"),
+        };
+        let Ok(target) = addr.parse::<SocketAddr>() else {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                format!("`{addr}` is not an address:port\n"),
+            );
+        };
+        let known = self.balancer.as_ref().is_some_and(|b| {
+            b.groups
+                .load()
+                .config()
+                .target_groups
+                .iter()
+                .any(|g| g.name == group && g.targets.contains(&target))
+        });
+        if !known {
+            return text_response(
+                StatusCode::NOT_FOUND,
+                format!("target group {group} has no target {target}\n"),
+            );
+        }
+        self.runtime.overrides.set_target(group, target, action);
+        self.apply(format!("target {group}/{target}"), action, peer)
+            .await
+    }
+
+    /// Rebuilds the snapshots with the changed overrides and answers.
+    async fn apply(&self, what: String, action: Action, peer: SocketAddr) -> Response<Full<Bytes>> {
+        if let Err(e) = self.runtime.rebuild().await {
+            return text_response(StatusCode::SERVICE_UNAVAILABLE, e + "\n");
+        }
+        tracing::info!(%peer, ?action, "{what}: override applied");
+        json_response(
+            StatusCode::OK,
+            &serde_json::json!({"applied": format!("{action:?}"), "to": what}),
+        )
     }
 
     /// `POST /v1/latency`: authorize, read, check, merge.
@@ -206,12 +431,26 @@ impl Admin {
             per_region.insert(region.to_string(), n);
         }
         metrics::measured(&mut out, &per_region);
+        self.dns.metrics.render(&mut out);
+        let status = self.status();
+        metrics::pools_and_health(&mut out, &status);
+        metrics::reloads(&mut out, &status);
         if let Some(b) = &self.balancer {
-            b.groups.load().render_metrics(&mut out);
+            let groups = b.groups.load();
+            metrics::target_transitions(&mut out, &groups.health_series(&b.health.load()));
+            groups.render_metrics(&mut out);
             metrics::client_rtt(&mut out, &b.rtt.stats());
         }
         out
     }
+}
+
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    let text = serde_json::to_string_pretty(body).unwrap_or_default() + "\n";
+    let mut r = text_response(status, text);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 fn text_response(status: StatusCode, text: String) -> Response<Full<Bytes>> {
@@ -250,5 +489,36 @@ pub async fn run(listener: TcpListener, admin: Arc<Admin>, shutdown: Cancellatio
             }
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table() {
+        let r = |m: Method, p: &str| Route::of(&m, p);
+        assert_eq!(r(Method::GET, "/"), Route::Dashboard);
+        assert_eq!(r(Method::GET, "/metrics"), Route::Metrics);
+        assert_eq!(r(Method::GET, "/v1/status"), Route::Status);
+        assert_eq!(r(Method::POST, "/v1/latency"), Route::Latency);
+        assert_eq!(r(Method::POST, "/v1/reload"), Route::Reload);
+        assert_eq!(
+            r(Method::POST, "/v1/endpoints/web/192.0.2.1/drain"),
+            Route::Endpoint("web".into(), "192.0.2.1".into(), "drain".into())
+        );
+        assert_eq!(
+            r(Method::POST, "/v1/targets/app/127.0.0.1:80/force-up"),
+            Route::Target("app".into(), "127.0.0.1:80".into(), "force-up".into())
+        );
+        assert_eq!(r(Method::POST, "/v1/status"), Route::MethodNotAllowed);
+        assert_eq!(r(Method::GET, "/v1/reload"), Route::MethodNotAllowed);
+        assert_eq!(
+            r(Method::GET, "/v1/targets/app/127.0.0.1:80/drain"),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(r(Method::GET, "/v1/targets/app"), Route::NotFound);
+        assert_eq!(r(Method::GET, "/nope"), Route::NotFound);
     }
 }

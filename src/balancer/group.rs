@@ -2,7 +2,7 @@
 //! and random source; which targets a pick may choose, and slow-start admission.
 
 use super::target::TargetState;
-use crate::config::{TargetGroup, target_spec};
+use crate::config::{EndpointMode, TargetGroup, target_spec};
 use crate::health::{HealthTable, ProbeKey};
 use crate::pool::select::mix;
 use std::hash::BuildHasher;
@@ -15,6 +15,8 @@ use tokio::time::Instant;
 pub(crate) struct GroupState {
     /// Probe key per target (`None`: no health check, always ready).
     pub(crate) keys: Vec<Option<ProbeKey>>,
+    /// Per target: operator override (`Auto`: the health check decides).
+    pub(crate) modes: Vec<EndpointMode>,
     /// Per target, shared with other snapshots and with in-flight guards.
     pub(crate) targets: Vec<Arc<TargetState>>,
     /// The smooth weighted round-robin order of target indices.
@@ -42,6 +44,7 @@ impl GroupState {
             })
             .collect();
         GroupState {
+            modes: vec![EndpointMode::Auto; g.targets.len()],
             keys: probe_keys_of(g),
             targets,
             schedule: smooth_schedule(&g.weights),
@@ -62,12 +65,20 @@ impl GroupState {
         mix(self.seed ^ self.draws.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Whether each target is ready by health.
+    /// Whether each target is ready: by its override, else by health.
     pub(crate) fn ready(&self, health: &HealthTable) -> Vec<bool> {
-        self.keys
-            .iter()
-            .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
+        (0..self.keys.len())
+            .map(|i| self.is_ready(i, health))
             .collect()
+    }
+
+    /// Whether target `i` is ready: by its override, else by health.
+    pub(crate) fn is_ready(&self, i: usize, health: &HealthTable) -> bool {
+        match self.modes[i] {
+            EndpointMode::Up => true,
+            EndpointMode::Down | EndpointMode::Drain => false,
+            EndpointMode::Auto => self.keys[i].as_ref().is_none_or(|k| health.is_ready(k)),
+        }
     }
 
     /// Notes which targets became ready since the previous pick. A target that becomes

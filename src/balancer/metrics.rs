@@ -53,6 +53,14 @@ impl TargetMetrics {
         self.ejections.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Requests so far, every class together.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Ejections so far.
     pub(crate) fn ejections(&self) -> u64 {
         self.ejections.load(Ordering::Relaxed)

@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod report;
 pub mod rtt;
 pub mod rules;
+pub mod status;
 pub mod sticky;
 mod target;
 pub mod tcp;
@@ -156,8 +157,7 @@ impl Groups {
     /// Ready by health and not ejected: may a sticky client keep this target?
     pub fn available(&self, group: usize, target: usize, health: &HealthTable) -> bool {
         let g = &self.groups[group];
-        let ready = g.keys[target].as_ref().is_none_or(|k| health.is_ready(k));
-        ready && !g.targets[target].is_ejected(Instant::now())
+        g.is_ready(target, health) && !g.targets[target].is_ejected(Instant::now())
     }
 
     /// Counts a request or connection in flight to a target until the guard is finished or

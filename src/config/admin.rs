@@ -22,6 +22,13 @@ pub struct FileAdmin {
     /// Measured latency older than this is ignored and dropped.
     #[serde(default = "default_latency_max_age")]
     pub latency_max_age: Spanned<String>,
+    /// Whether `GET /v1/status`, `/metrics` and the dashboard are served without the token.
+    #[serde(default = "default_public_reads")]
+    pub public_reads: Spanned<bool>,
+}
+
+fn default_public_reads() -> Spanned<bool> {
+    Spanned::new(0..0, true)
 }
 
 /// `[latency_report]`
@@ -56,6 +63,8 @@ pub struct AdminConfig {
     pub token: Option<String>,
     /// Age after which a measured latency entry no longer counts.
     pub latency_max_age: Duration,
+    /// Reads (status, metrics, dashboard) without the token.
+    pub public_reads: bool,
 }
 
 /// `[latency_report]`, validated.
@@ -87,10 +96,18 @@ pub(super) fn admin(ctx: &Ctx<'_>, a: &FileAdmin) -> Result<AdminConfig, ConfigE
         None => None,
     };
     let latency_max_age = positive(ctx, "admin.latency_max_age", &a.latency_max_age)?;
+    let public_reads = *a.public_reads.get_ref();
+    if !public_reads && token.is_none() {
+        return Err(ctx.at(
+            &a.public_reads,
+            "admin.public_reads = false needs admin.token (reads would be impossible)",
+        ));
+    }
     Ok(AdminConfig {
         listen,
         token,
         latency_max_age,
+        public_reads,
     })
 }
 
@@ -166,6 +183,7 @@ mod tests {
         let a = c.admin.unwrap();
         assert_eq!(a.token.as_deref(), Some("s3cret"));
         assert_eq!(a.latency_max_age, Duration::from_secs(300));
+        assert!(a.public_reads);
         let r = c.latency_report.unwrap();
         assert_eq!(r.url.to_string(), "http://127.0.0.1:9090/v1/latency");
         assert_eq!(r.interval, Duration::from_secs(10));
@@ -179,6 +197,8 @@ mod tests {
         assert!(e.starts_with("t.toml:2: admin.listen"), "{e}");
         let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\nlatency_max_age = \"0s\"\n").unwrap_err();
         assert!(e.starts_with("t.toml:3: admin.latency_max_age"), "{e}");
+        let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\npublic_reads = false\n").unwrap_err();
+        assert!(e.starts_with("t.toml:3: admin.public_reads"), "{e}");
         let e = parse("[admin]\nlisten = \"127.0.0.1:1\"\ntoken = \"a b\"\n").unwrap_err();
         assert!(e.starts_with("t.toml:3: admin.token"), "{e}");
         let e = parse("[latency_report]\nto = \"ftp://x\"\nregion = \"r\"\ntoken = \"t\"\n")

@@ -4,6 +4,7 @@
 pub mod answer;
 pub mod catalog;
 pub mod loader;
+pub mod metrics;
 pub mod name;
 pub mod respond;
 pub mod server;

@@ -4,6 +4,7 @@
 
 use crate::config::TransferConfig;
 use crate::dns::catalog::Catalog;
+use crate::dns::metrics::DnsMetrics;
 use crate::dns::respond::{Outcome, Transport, error, respond};
 use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;
@@ -46,6 +47,8 @@ pub struct DnsState {
     pub geo: ArcSwapOption<GeoDb>,
     /// Measured latency (written by the admin server's report endpoint).
     pub measured: ArcSwap<MeasuredTable>,
+    /// Query counters (zones follow the catalog on reload).
+    pub metrics: DnsMetrics,
 }
 
 impl DnsState {
@@ -56,6 +59,8 @@ impl DnsState {
         pools: Pools,
         health: Arc<ArcSwap<HealthTable>>,
     ) -> DnsState {
+        let metrics = DnsMetrics::default();
+        metrics.sync_zones(&catalog);
         DnsState {
             catalog: ArcSwap::from_pointee(catalog),
             settings: ArcSwap::from_pointee(settings),
@@ -63,6 +68,7 @@ impl DnsState {
             health,
             geo: ArcSwapOption::empty(),
             measured: ArcSwap::from_pointee(MeasuredTable::default()),
+            metrics,
         }
     }
 
@@ -82,13 +88,17 @@ impl DnsState {
             client: None,
         };
         // A bug must cost one query, not the socket loop that serves all of them.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             respond(&catalog, Some(view), msg, transport, Some(peer.ip()))
         }))
         .unwrap_or_else(|_| {
             tracing::error!(%peer, "internal error while answering; query dropped");
             Outcome::Drop
-        })
+        });
+        if let Outcome::Reply(r) = &outcome {
+            self.metrics.count(transport, r);
+        }
+        outcome
     }
 }
 

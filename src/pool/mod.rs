@@ -43,6 +43,8 @@ pub struct Pools {
     keys: Vec<Vec<Option<ProbeKey>>>,
     /// Answers given while nothing was ready (fail open).
     failed_open: AtomicU64,
+    /// Per pool, per endpoint: answers that carried its address.
+    answered: Vec<Vec<AtomicU64>>,
 }
 
 impl Pools {
@@ -61,7 +63,13 @@ impl Pools {
             .collect();
         let tickets = config.bindings.iter().map(|_| AtomicU64::new(0)).collect();
         let all_down = config.bindings.iter().map(|_| Default::default()).collect();
+        let answered = config
+            .pools
+            .iter()
+            .map(|p| p.endpoints.iter().map(|_| AtomicU64::new(0)).collect())
+            .collect();
         Pools {
+            answered,
             config,
             bindings,
             tickets,
@@ -104,6 +112,41 @@ impl Pools {
         }
         self.failed_open
             .store(previous.failed_open(), Ordering::Relaxed);
+        for (p, pool) in self.config.pools.iter().enumerate() {
+            let Some(q) = previous
+                .config
+                .pools
+                .iter()
+                .position(|o| o.name == pool.name)
+            else {
+                continue;
+            };
+            let old = &previous.config.pools[q];
+            for (e, endpoint) in pool.endpoints.iter().enumerate() {
+                if let Some(j) = old.endpoints.iter().position(|o| o.addr == endpoint.addr) {
+                    let n = previous.answered[q][j].load(Ordering::Relaxed);
+                    self.answered[p][e].store(n, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Answers so far that carried endpoint `endpoint` of pool `pool` (indices into the
+    /// configuration), kept across reloads.
+    pub fn answered(&self, pool: usize, endpoint: usize) -> u64 {
+        self.answered[pool][endpoint].load(Ordering::Relaxed)
+    }
+
+    /// The probe that decides the health of that endpoint (`None`: no health check, or an
+    /// override or a disabled endpoint that is not probed).
+    pub fn probe_key(&self, pool: usize, endpoint: usize) -> Option<&ProbeKey> {
+        self.keys[pool][endpoint].as_ref()
+    }
+
+    fn count_answer(&self, pool: usize, picked: &[usize]) {
+        for &i in picked {
+            self.answered[pool][i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn binding(&self, name: &Name, qtype: u16) -> Option<usize> {
@@ -162,6 +205,7 @@ impl Pools {
             self.note_all_down(b, qtype, picked.is_empty());
         }
         if !picked.is_empty() {
+            self.count_answer(binding.pool, &picked);
             return Some((
                 PoolAnswer::Addresses(ttl, addrs(pool, &picked)),
                 ranking.scope,
@@ -183,6 +227,7 @@ impl Pools {
                     return Some((PoolAnswer::NoData, ranking.scope));
                 }
                 self.failed_open.fetch_add(1, Ordering::Relaxed);
+                self.count_answer(binding.pool, &picked);
                 PoolAnswer::Addresses(ttl, addrs(pool, &picked))
             }
             WhenAllDown::NoData => PoolAnswer::NoData,
