@@ -29,7 +29,10 @@ pub fn options(a: Args) -> anyhow::Result<Options> {
             Some(s) => vec![s],
             None => {
                 let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-                bail!("--scenario: `{name}` is not one of {}, all", names.join(", "))
+                bail!(
+                    "--scenario: `{name}` is not one of {}, all",
+                    names.join(", ")
+                )
             }
         },
     };
@@ -68,10 +71,17 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     let runs = runtime.block_on(async {
         let mut index = 0;
         let mut current = None;
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         compare::run(&options, |scenario, elapsed, length| {
             if current != Some(scenario) {
                 current = Some(scenario);
                 index += 1;
+                if !terminal {
+                    eprintln!("[{index}/{total}] {}", scenario.name());
+                }
+            }
+            if !terminal {
+                return;
             }
             let width = 30;
             let done = (elapsed.as_secs_f64() / length.as_secs_f64() * width as f64) as usize;
@@ -86,7 +96,9 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
         })
         .await
     })?;
-    eprintln!();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
     let summaries: Vec<_> = runs.iter().map(report::summarize).collect();
     let table = report::markdown(&summaries);
     std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;

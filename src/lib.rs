@@ -21,8 +21,8 @@
 pub mod admin;
 pub mod app;
 pub mod backend;
-pub mod compare;
 pub mod balancer;
+pub mod compare;
 pub mod config;
 pub mod dns;
 pub mod health;

@@ -44,7 +44,10 @@ pub fn text(config: &Config, running: &Running) -> String {
         return out;
     };
     let (host, port) = (dns.ip(), dns.port());
-    let _ = writeln!(out, "roundhouse is answering DNS on {dns} (UDP and TCP). Try:");
+    let _ = writeln!(
+        out,
+        "roundhouse is answering DNS on {dns} (UDP and TCP). Try:"
+    );
     for b in &config.pools.bindings {
         let pool = &config.pools.pools[b.pool].name;
         let _ = writeln!(out, "  dig @{host} -p {port} {}    # pool {pool}", b.name);
@@ -65,7 +68,11 @@ pub fn text(config: &Config, running: &Running) -> String {
                 t.port,
                 g.name,
                 g.max,
-                t.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                t.addresses
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }

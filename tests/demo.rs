@@ -27,7 +27,10 @@ fn free_port() -> u16 {
     for _ in 0..50 {
         let first = TcpListener::bind((ips[0], 0)).unwrap();
         let port = first.local_addr().unwrap().port();
-        if ips[1..].iter().all(|ip| TcpListener::bind((*ip, port)).is_ok()) {
+        if ips[1..]
+            .iter()
+            .all(|ip| TcpListener::bind((*ip, port)).is_ok())
+        {
             return port;
         }
     }
@@ -57,7 +60,10 @@ fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 fn tour(dns: SocketAddr, port: u16, log: impl Fn() -> String) {
     let rr = ["127.0.1.11", "127.0.2.11", "127.0.3.11"].map(|a| format!("rr.example.test. A {a}"));
     assert!(
-        within(Duration::from_secs(20), || addresses(dns, "rr.example.test") == rr),
+        within(Duration::from_secs(20), || addresses(
+            dns,
+            "rr.example.test"
+        ) == rr),
         "rr answers {:?}; log:\n{}",
         addresses(dns, "rr.example.test"),
         log()
@@ -66,7 +72,10 @@ fn tour(dns: SocketAddr, port: u16, log: impl Fn() -> String) {
     // The balancers' own health turns ready a probe interval or two after their first
     // instance: until then www fails open with all three, then lists the ready ones.
     assert!(
-        within(Duration::from_secs(10), || addresses(dns, "www.example.test") == www),
+        within(Duration::from_secs(10), || addresses(
+            dns,
+            "www.example.test"
+        ) == www),
         "www answers {:?}",
         addresses(dns, "www.example.test")
     );

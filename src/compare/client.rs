@@ -9,8 +9,8 @@
 use super::dns::query_a;
 use super::http::Connection;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -76,27 +76,75 @@ const fn s(secs: u64) -> Duration {
 
 /// The default mix (docs/comparison.md, "Client model"), real-world durations.
 pub const MIX: [ClientType; 8] = [
-    ClientType { name: "chromium", share: 40, cache: Cache::Fixed(s(60)), failover: true, pinned: false },
-    ClientType { name: "firefox", share: 5, cache: Cache::Grace(s(60)), failover: true, pinned: false },
-    ClientType { name: "go", share: 15, cache: Cache::None, failover: true, pinned: false },
-    ClientType { name: "java", share: 12, cache: Cache::Fixed(s(30)), failover: false, pinned: false },
-    ClientType { name: "python-node", share: 12, cache: Cache::None, failover: true, pinned: false },
-    ClientType { name: "curl", share: 6, cache: Cache::Fixed(s(60)), failover: true, pinned: false },
-    ClientType { name: "dotnet", share: 8, cache: Cache::None, failover: true, pinned: true },
-    ClientType { name: "stale-tail", share: 2, cache: Cache::Forever, failover: false, pinned: false },
+    ClientType {
+        name: "chromium",
+        share: 40,
+        cache: Cache::Fixed(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "firefox",
+        share: 5,
+        cache: Cache::Grace(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "go",
+        share: 15,
+        cache: Cache::None,
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "java",
+        share: 12,
+        cache: Cache::Fixed(s(30)),
+        failover: false,
+        pinned: false,
+    },
+    ClientType {
+        name: "python-node",
+        share: 12,
+        cache: Cache::None,
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "curl",
+        share: 6,
+        cache: Cache::Fixed(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "dotnet",
+        share: 8,
+        cache: Cache::None,
+        failover: true,
+        pinned: true,
+    },
+    ClientType {
+        name: "stale-tail",
+        share: 2,
+        cache: Cache::Forever,
+        failover: false,
+        pinned: false,
+    },
 ];
 
-/// Picks a client type by share.
-pub fn pick(rng: &mut Rng) -> ClientType {
-    let total: u32 = MIX.iter().map(|t| t.share).sum();
-    let mut x = rng.below(u64::from(total)) as u32;
-    for t in MIX {
+/// Picks a client type of `mix` by share (`mix` must not be empty).
+pub fn pick(mix: &[ClientType], rng: &mut Rng) -> ClientType {
+    let total: u32 = mix.iter().map(|t| t.share).sum();
+    let mut x = rng.below(u64::from(total.max(1))) as u32;
+    for t in mix {
         if x < t.share {
-            return t;
+            return *t;
         }
         x -= t.share;
     }
-    MIX[0]
+    mix[0]
 }
 
 /// A caching recursive resolver in front of the authoritative server.
@@ -224,7 +272,7 @@ impl Client {
             };
             out.lock().expect("not poisoned").push(sample);
             n += 1;
-            if n % self.session == 0 && !self.kind.pinned {
+            if n.is_multiple_of(self.session) && !self.kind.pinned {
                 conn = None;
             }
             let jitter = rng.below(self.gap.as_millis().max(1) as u64 / 2 + 1);
@@ -294,7 +342,9 @@ mod tests {
         assert_eq!(MIX.iter().map(|t| t.share).sum::<u32>(), 100);
         let mut rng = Rng::new(7);
         let n = 10_000;
-        let chromium = (0..n).filter(|_| pick(&mut rng).name == "chromium").count();
+        let chromium = (0..n)
+            .filter(|_| pick(&MIX, &mut rng).name == "chromium")
+            .count();
         assert!((3_600..4_400).contains(&chromium), "{chromium} of {n}");
     }
 

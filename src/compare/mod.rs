@@ -85,6 +85,8 @@ pub struct Options {
     pub session: u32,
     /// Time between one client's requests.
     pub gap: Duration,
+    /// Client types and their shares (default [`client::MIX`]).
+    pub mix: Vec<client::ClientType>,
     /// Scratch directory for the setups' files.
     pub scratch: PathBuf,
 }
@@ -102,7 +104,9 @@ impl Default for Options {
             client_scale: 0.1,
             session: 5,
             gap: Duration::from_millis(100),
-            scratch: std::env::temp_dir().join(format!("roundhouse-compare-{}", std::process::id())),
+            mix: client::MIX.to_vec(),
+            scratch: std::env::temp_dir()
+                .join(format!("roundhouse-compare-{}", std::process::id())),
         }
     }
 }
@@ -152,7 +156,10 @@ pub async fn run(
         for kind in Kind::ALL {
             let s = Setup::start(kind, options.ttl, &options.scratch)
                 .await
-                .map_err(|source| CompareError::Setup { setup: kind.name(), source })?;
+                .map_err(|source| CompareError::Setup {
+                    setup: kind.name(),
+                    source,
+                })?;
             setups.push(s);
         }
         for s in &setups {
@@ -193,7 +200,7 @@ async fn one(
                 None => Target::Name(resolvers[c % resolvers.len()].clone(), s.port),
             };
             let client = Client {
-                kind: client::pick(&mut rng),
+                kind: client::pick(&options.mix, &mut rng),
                 target,
                 scale: options.client_scale,
                 session: options.session.max(1),

@@ -66,7 +66,11 @@ fn cv(counts: &[usize]) -> f64 {
     if mean == 0.0 {
         return 0.0;
     }
-    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / n;
+    let var = counts
+        .iter()
+        .map(|&c| (c as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
     var.sqrt() / mean
 }
 
@@ -81,7 +85,11 @@ pub fn summarize(run: &Run) -> Summary {
     let s = &run.samples;
     let errors_before = s.iter().filter(|x| !x.ok && x.t_ms < fault).count();
     let errors_after = s.iter().filter(|x| !x.ok && x.t_ms >= fault).count();
-    let last_error = s.iter().filter(|x| !x.ok && x.t_ms >= fault).map(|x| x.t_ms).max();
+    let last_error = s
+        .iter()
+        .filter(|x| !x.ok && x.t_ms >= fault)
+        .map(|x| x.t_ms)
+        .max();
     let mut lat: Vec<u32> = s.iter().filter(|x| x.ok).map(|x| x.latency_us).collect();
     lat.sort_unstable();
     let mut counts = vec![0usize; run.instances];
@@ -116,12 +124,18 @@ pub fn series(run: &Run) -> Vec<Second> {
         .map(|t| {
             let in_second: Vec<&Sample> =
                 run.samples.iter().filter(|s| s.t_ms / 1000 == t).collect();
-            let mut lat: Vec<u32> =
-                in_second.iter().filter(|s| s.ok).map(|s| s.latency_us).collect();
+            let mut lat: Vec<u32> = in_second
+                .iter()
+                .filter(|s| s.ok)
+                .map(|s| s.latency_us)
+                .collect();
             lat.sort_unstable();
             let mut per_instance = vec![0; run.instances];
             for s in in_second.iter().filter(|s| s.ok) {
-                if let Some(c) = s.instance.and_then(|i| per_instance.get_mut(usize::from(i))) {
+                if let Some(c) = s
+                    .instance
+                    .and_then(|i| per_instance.get_mut(usize::from(i)))
+                {
                     *c += 1;
                 }
             }

@@ -122,7 +122,10 @@ fn addr(kind: Kind, region: usize, host: u8) -> IpAddr {
 fn common_port(ips: &[IpAddr]) -> Result<Vec<std::net::TcpListener>, SetupError> {
     for _ in 0..20 {
         let first = std::net::TcpListener::bind((ips[0], 0)).map_err(|e| io(Path::new("-"), e))?;
-        let port = first.local_addr().map_err(|e| io(Path::new("-"), e))?.port();
+        let port = first
+            .local_addr()
+            .map_err(|e| io(Path::new("-"), e))?
+            .port();
         let mut all = vec![first];
         for ip in &ips[1..] {
             match std::net::TcpListener::bind((*ip, port)) {
@@ -181,7 +184,10 @@ impl Setup {
         // Free the balancers' common port just before the server binds it.
         let lb_port = match lb_ips.is_empty() {
             true => 0,
-            false => common_port(&lb_ips)?[0].local_addr().map_err(|e| io(scratch, e))?.port(),
+            false => common_port(&lb_ips)?[0]
+                .local_addr()
+                .map_err(|e| io(scratch, e))?
+                .port(),
         };
         let dir = scratch.join(kind.name());
         std::fs::create_dir_all(dir.join("zones")).map_err(|e| io(&dir, e))?;
@@ -258,11 +264,17 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
         )
     };
     let endpoints = |ips: Vec<IpAddr>| {
-        let list: Vec<String> = ips.iter().map(|a| format!("{{ address = \"{a}\" }}")).collect();
+        let list: Vec<String> = ips
+            .iter()
+            .map(|a| format!("{{ address = \"{a}\" }}"))
+            .collect();
         list.join(", ")
     };
     let group = |name: &str, members: Vec<&Instance>| {
-        let t: Vec<String> = members.iter().map(|i| format!("{{ address = \"{}\" }}", i.addr)).collect();
+        let t: Vec<String> = members
+            .iter()
+            .map(|i| format!("{{ address = \"{}\" }}", i.addr))
+            .collect();
         format!(
             "[target_group.{name}]\nhealth_check = \"instance\"\nalgorithm = \"least-outstanding\"\n\
              deregistration_delay = \"1s\"\ntargets = [{}]\n\n",
@@ -270,7 +282,9 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
         )
     };
     let listener = |name: &str, ip: IpAddr| {
-        format!("[[listener]]\nname = \"{name}\"\nlisten = \"{ip}:{port}\"\ntarget_group = \"{name}\"\n\n")
+        format!(
+            "[[listener]]\nname = \"{name}\"\nlisten = \"{ip}:{port}\"\ntarget_group = \"{name}\"\n\n"
+        )
     };
     match kind {
         Kind::DnsRr => {

@@ -83,12 +83,12 @@ fn substitute(arg: &str, exe: &str, request: &LaunchRequest, port: u16) -> Strin
 impl Provider for ProcessProvider {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, ProviderError> {
         // The template's port, or one the kernel picks; the instance binds it a moment later.
-        let probe = std::net::TcpListener::bind((request.address, request.template.port)).map_err(|source| {
-            ProviderError::Port {
+        let probe = std::net::TcpListener::bind((request.address, request.template.port)).map_err(
+            |source| ProviderError::Port {
                 addr: request.address,
                 source,
-            }
-        })?;
+            },
+        )?;
         let addr = probe.local_addr().map_err(|source| ProviderError::Port {
             addr: request.address,
             source,
