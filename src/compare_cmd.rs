@@ -103,13 +103,13 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     let table = report::markdown(&summaries);
     std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
     let md = format!(
-        "# roundhouse compare\n\nSeed {}, {:?} per scenario, {} clients per setup, TTL {:?}, \
-         resolver floor {:?}, client cache scale {}.\n\n{table}",
+        "# roundhouse compare\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
+         resolver floor {} s, client cache scale {}.\n\n{table}",
         options.seed,
-        options.duration,
+        options.duration.as_secs_f64(),
         options.clients,
-        options.ttl,
-        options.resolver_floor,
+        options.ttl.as_secs_f64(),
+        options.resolver_floor.as_secs_f64(),
         options.client_scale
     );
     let md_path = out.join("report.md");

@@ -79,7 +79,7 @@ enum Command {
     /// Run the same simulated clients against DNS round robin, one load balancer and GSLB
     /// DNS in front of regional balancers, through faults; write a report.
     Compare {
-        /// steady, instance-crash, region-outage, or all.
+        /// steady, instance-crash, region-outage, slow-instance, or all.
         #[arg(long, default_value = "all")]
         scenario: String,
         /// Length of each scenario (e.g. 24s).
@@ -225,9 +225,9 @@ fn serve(
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let running = app::start(source).await?;
-        if !running.listener_addrs.is_empty() {
-            // The instances start after the sockets are bound: say so, and print the tour
-            // once every balancer has a target in service.
+        if !running.listener_addrs.is_empty() && !cfg.scaler.is_empty() {
+            // Scaled instances start after the sockets are bound: say so, and print the
+            // tour once every balancer has a target in service.
             println!("starting instances...");
             if !roundhouse::tour::wait_ready(&cfg, &running, Duration::from_secs(20)).await {
                 println!("(some balancer has no ready target yet; see the log)");

@@ -51,14 +51,31 @@ impl Connection {
         path: &str,
         timeout: Duration,
     ) -> Result<(u16, String), HttpError> {
-        tokio::time::timeout(timeout, self.exchange(host, path))
+        self.send("GET", host, path, timeout).await
+    }
+
+    /// Sends a request without a body and reads the response within `timeout`.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(u16, String), HttpError> {
+        tokio::time::timeout(timeout, self.exchange(method, host, path))
             .await
             .map_err(|_| HttpError::Exchange("timed out".into()))?
     }
 
-    async fn exchange(&mut self, host: &str, path: &str) -> Result<(u16, String), HttpError> {
+    async fn exchange(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+    ) -> Result<(u16, String), HttpError> {
         let io = |e: std::io::Error| HttpError::Exchange(e.to_string());
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
         self.stream
             .get_mut()
             .write_all(request.as_bytes())
@@ -97,8 +114,18 @@ impl Connection {
 
 /// `GET path` on a fresh connection: the status, or `None` when nothing answered.
 pub async fn get_once(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u16> {
+    send_once(addr, "GET", path, timeout).await
+}
+
+/// A bodiless request on a fresh connection: the status, or `None` when nothing answered.
+pub async fn send_once(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> Option<u16> {
     let mut c = Connection::open(addr, timeout).await.ok()?;
-    c.get(&addr.ip().to_string(), path, timeout)
+    c.send(method, &addr.ip().to_string(), path, timeout)
         .await
         .ok()
         .map(|r| r.0)

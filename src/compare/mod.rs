@@ -28,14 +28,20 @@ pub enum Scenario {
     InstanceCrash,
     /// Every instance of us-east crashes.
     RegionOutage,
+    /// One instance (of us-east) answers 300 ms late from then on; it stays healthy.
+    SlowInstance,
 }
+
+/// How late the slow instance answers.
+pub const SLOW: Duration = Duration::from_millis(300);
 
 impl Scenario {
     /// Every scenario, in run order.
-    pub const ALL: [Scenario; 3] = [
+    pub const ALL: [Scenario; 4] = [
         Scenario::Steady,
         Scenario::InstanceCrash,
         Scenario::RegionOutage,
+        Scenario::SlowInstance,
     ];
 
     /// Its name on the command line and in reports.
@@ -44,6 +50,7 @@ impl Scenario {
             Scenario::Steady => "steady",
             Scenario::InstanceCrash => "instance-crash",
             Scenario::RegionOutage => "region-outage",
+            Scenario::SlowInstance => "slow-instance",
         }
     }
 
@@ -55,7 +62,7 @@ impl Scenario {
     /// Instance indexes that crash at the fault (six instances, two per region).
     fn victims(self) -> Vec<usize> {
         match self {
-            Scenario::Steady => Vec::new(),
+            Scenario::Steady | Scenario::SlowInstance => Vec::new(),
             Scenario::InstanceCrash => vec![0],
             Scenario::RegionOutage => (0..setup::PER_REGION).collect(),
         }
@@ -217,11 +224,16 @@ async fn one(
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let elapsed = start.elapsed();
-        if fault_ms.is_none() && !victims.is_empty() && elapsed >= fault_at {
+        if fault_ms.is_none() && scenario != Scenario::Steady && elapsed >= fault_at {
             fault_ms = Some(elapsed.as_millis() as u32);
             for s in setups {
                 for &v in &victims {
                     s.instances[v].stop.cancel();
+                }
+                if scenario == Scenario::SlowInstance {
+                    let path = format!("/admin/delay?ms={}", SLOW.as_millis());
+                    let timeout = Duration::from_secs(1);
+                    http::send_once(s.instances[0].addr, "POST", &path, timeout).await;
                 }
             }
         }
