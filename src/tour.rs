@@ -37,10 +37,25 @@ pub async fn wait_ready(config: &Config, running: &Running, limit: Duration) -> 
     }
 }
 
-/// The commands to try.
+/// The commands to try against a running server.
 pub fn text(config: &Config, running: &Running) -> String {
+    lines(
+        config,
+        &running.dns_addrs,
+        &running.listener_addrs,
+        running.admin_addr,
+    )
+}
+
+/// The commands to try, given the bound addresses.
+pub fn lines(
+    config: &Config,
+    dns: &[SocketAddr],
+    listeners: &[(String, SocketAddr)],
+    admin: Option<SocketAddr>,
+) -> String {
     let mut out = String::new();
-    let Some(dns) = running.dns_addrs.first() else {
+    let Some(dns) = dns.first() else {
         return out;
     };
     let (host, port) = (dns.ip(), dns.port());
@@ -55,7 +70,7 @@ pub fn text(config: &Config, running: &Running) -> String {
     if config.pools.bindings.is_empty() {
         let _ = writeln!(out, "  dig @{host} -p {port} <a name in one of your zones>");
     }
-    for (name, addr) in &running.listener_addrs {
+    for (name, addr) in listeners {
         let _ = writeln!(out, "  curl http://{addr}/    # balancer {name}");
     }
     for g in &config.scaler {
@@ -76,8 +91,41 @@ pub fn text(config: &Config, running: &Running) -> String {
             );
         }
     }
-    if let Some(a) = running.admin_addr {
+    if let Some(a) = admin {
         let _ = writeln!(out, "  curl http://{a}/metrics    # admin");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_embedded_demo_tour_names_every_name_balancer_instance_and_the_admin() {
+        let config = Config::embedded();
+        let listeners: Vec<_> = config
+            .balancer
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.listen))
+            .collect();
+        let dns = ["127.0.0.1:1053".parse().unwrap()];
+        let text = lines(
+            &config,
+            &dns,
+            &listeners,
+            Some("127.0.0.1:9090".parse().unwrap()),
+        );
+        for line in [
+            "dig @127.0.0.1 -p 1053 www.example.test.    # pool www",
+            "dig @127.0.0.1 -p 1053 rr.example.test.    # pool rr",
+            "curl http://127.0.2.1:8080/    # balancer eu-west",
+            "curl http://127.0.3.11:8080/    # an instance of scaling group ap-northeast",
+            "curl http://127.0.0.1:9090/metrics    # admin",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+    }
 }

@@ -231,6 +231,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_delay_knob_slows_the_root_page_only() {
+        let (addr, stop) = start(BackendOptions::default()).await;
+        assert_eq!(request(addr, "POST", "/admin/delay?ms=150").await.0, 200);
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/").await.0, 200);
+        assert!(
+            t.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/health").await.0, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "health is not delayed"
+        );
+        assert_eq!(request(addr, "POST", "/admin/delay?ms=0").await.0, 200);
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/").await.0, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test]
     async fn answers_who_it_is_and_toggles_health() {
         let (addr, stop) = start(BackendOptions {
             region: "us-east".into(),
