@@ -17,11 +17,11 @@ pub struct Summary {
     pub requests: usize,
     /// Share answered 2xx, percent.
     pub success_pct: f64,
-    /// Failed requests before the fault (all of them in steady state).
+    /// Failed requests that ended before the fault (all of them in steady state).
     pub errors_before: usize,
-    /// Failed requests at or after the fault.
+    /// Failed requests that ended at or after the fault.
     pub errors_after: usize,
-    /// From the fault to the last failed request, seconds (0: none failed after it).
+    /// From the fault to the end of the last failed request, seconds (0: none failed).
     pub recovery_s: f64,
     /// Latency percentiles of successful requests, ms.
     pub p50_ms: f64,
