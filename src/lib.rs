@@ -12,18 +12,22 @@
 //!   round-trip times reported for latency steering.
 //! - [`admin`]: the admin HTTP server: measured latency reports, Prometheus metrics.
 //! - [`backend`]: the demo web app instances run (`roundhouse backend`).
+//! - [`compare`]: `roundhouse compare`: DNS round robin vs balancers under faults.
 //! - [`scaler`]: scaling groups: policies, providers, instance lifecycle, activities.
 //! - [`app`]: wiring: configuration -> snapshots, sockets, reload, shutdown.
 //! - [`watch`]: file watching and SIGHUP.
+//! - [`tour`]: what `serve` prints to try once it is up.
 
 pub mod admin;
 pub mod app;
 pub mod backend;
 pub mod balancer;
+pub mod compare;
 pub mod config;
 pub mod dns;
 pub mod health;
 pub mod pool;
 pub mod scaler;
 pub mod steering;
+pub mod tour;
 pub mod watch;

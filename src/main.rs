@@ -10,6 +10,9 @@ use roundhouse::dns::zone::Zone;
 use roundhouse::dns::zonefile::load_zone_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+mod compare_cmd;
 
 /// DNS round-robin server and global traffic manager.
 #[derive(Parser)]
@@ -85,6 +88,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the same simulated clients against DNS round robin, one load balancer and GSLB
+    /// DNS in front of regional balancers, through faults; write a report.
+    Compare {
+        /// steady, instance-crash, region-outage, slow-instance, or all.
+        #[arg(long, default_value = "all")]
+        scenario: String,
+        /// Length of each scenario (e.g. 24s).
+        #[arg(long, default_value = "24s")]
+        duration: String,
+        /// Folder for report.md and report.json.
+        #[arg(long, default_value = "compare-report")]
+        out: PathBuf,
+        /// Seed of the client population (same seed, same clients and think times).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Simulated clients per setup.
+        #[arg(long, default_value_t = 24)]
+        clients: usize,
+        /// TTL of the DNS answers.
+        #[arg(long, default_value = "5s")]
+        ttl: String,
+        /// Recursive resolvers' TTL floor (cache-min-ttl).
+        #[arg(long, default_value = "0s")]
+        resolver_floor: String,
+        /// Factor on the client types' own cache durations (1 = real-world seconds).
+        #[arg(long, default_value_t = 0.1)]
+        client_scale: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -122,6 +153,28 @@ fn main() -> ExitCode {
         Command::Check { config, .. } => {
             init_logging(None, cli.log_format);
             check_config(config)
+        }
+        Command::Compare {
+            scenario,
+            duration,
+            out,
+            seed,
+            clients,
+            ttl,
+            resolver_floor,
+            client_scale,
+        } => {
+            init_quiet_logging(cli.log_format);
+            compare_cmd::options(compare_cmd::Args {
+                scenario,
+                duration,
+                seed,
+                clients,
+                ttl,
+                resolver_floor,
+                client_scale,
+            })
+            .and_then(|o| compare_cmd::run(o, out))
         }
     };
     match result {
@@ -171,6 +224,7 @@ fn serve(
     let cfg = source.load()?;
     init_logging(Some(&cfg), log_format);
     let embedded = matches!(source, ConfigSource::Embedded);
+
     // One thread: everything on this thread, without the work-stealing scheduler's overhead.
     let mut runtime = match threads {
         Some(0 | 1) => tokio::runtime::Builder::new_current_thread(),
@@ -184,7 +238,18 @@ fn serve(
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let running = app::start(source).await?;
-        print_tour(&running.dns_addrs, embedded);
+        if !running.listener_addrs.is_empty() && !cfg.scaler.is_empty() {
+            // Scaled instances start after the sockets are bound: say so, and print the
+            // tour once every balancer has a target in service.
+            println!("starting instances...");
+            if !roundhouse::tour::wait_ready(&cfg, &running, Duration::from_secs(20)).await {
+                println!("(some balancer has no ready target yet; see the log)");
+            }
+        }
+        print!("{}", roundhouse::tour::text(&cfg, &running));
+        if embedded {
+            print_demo_extras(&running.dns_addrs);
+        }
         let stop = running.shutdown.clone();
         tokio::spawn(async move {
             wait_for_termination().await;
@@ -264,16 +329,25 @@ async fn wait_for_termination() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn print_tour(addrs: &[std::net::SocketAddr], embedded: bool) {
+fn print_demo_extras(addrs: &[std::net::SocketAddr]) {
     let Some(addr) = addrs.first() else { return };
     let (host, port) = (addr.ip(), addr.port());
-    println!("roundhouse is answering DNS on {addr} (UDP and TCP). Try:");
-    if embedded {
-        println!("  dig @{host} -p {port} www.example.test");
-        println!("  dig @{host} -p {port} example.test ANY +tcp");
-        println!("  dig @{host} -p {port} nope.example.test     # NXDOMAIN with the SOA");
+    println!("  dig @{host} -p {port} example.test ANY +tcp");
+    println!("  dig @{host} -p {port} nope.example.test     # NXDOMAIN with the SOA");
+    println!("  curl 'http://127.0.1.1:8080/work?ms=200'   # CPU load: the scaler adds instances");
+    println!("Ctrl-C stops the server and every instance it started.");
+}
+
+fn init_quiet_logging(flag: Option<FormatArg>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if matches!(flag, Some(FormatArg::Json)) {
+        builder.json().init();
     } else {
-        println!("  dig @{host} -p {port} <a name in one of your zones>");
+        builder.init();
     }
 }
 

@@ -153,6 +153,11 @@ fn containers_serve_through_the_balancer_and_are_removed_at_exit() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(srv.child.try_wait().unwrap().is_some(), "roundhouse exits");
+    // The daemon may still be finishing a removal it was asked for before the exit.
+    let settle = Instant::now() + Duration::from_secs(10);
+    while !labelled(&group).is_empty() && Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert_eq!(
         labelled(&group),
         Vec::<String>::new(),
@@ -195,6 +200,7 @@ fn cpu_from_the_stats_api(group: &str, tag: &str) {
                 image: tag.to_string(),
                 network: "bridge".into(),
                 container_port: 8080,
+                port: 0,
             },
         };
         let launched = provider.launch(&request).await.expect("launch");

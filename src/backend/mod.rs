@@ -2,7 +2,8 @@
 //!
 //! - `GET /health`: 200 `ok`, or 503 while failing (`--fail-health`, or the admin toggle
 //!   `POST /admin/health?fail=true|false`).
-//! - `GET /`: who answered: region, instance id and hostname.
+//! - `GET /`: who answered: region, instance id and hostname; delayed by the admin knob
+//!   `POST /admin/delay?ms=N` (a slow instance; 0 turns it off, at most 60 s).
 //! - `GET /work?ms=N`: burns N ms of CPU (the stress endpoint; at most 10 s).
 //! - `GET /slow?ms=N`: waits N ms without using CPU (at most 60 s).
 //! - any other `GET` with `--root DIR`: a file below DIR.
@@ -14,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +42,8 @@ struct Shared {
     options: BackendOptions,
     hostname: String,
     failing: AtomicBool,
+    /// Delay of `GET /`, ms.
+    delay_ms: AtomicU64,
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled.
@@ -48,6 +51,7 @@ pub async fn run(listener: TcpListener, options: BackendOptions, shutdown: Cance
     let shared = Arc::new(Shared {
         failing: AtomicBool::new(options.fail_health),
         hostname: hostname(),
+        delay_ms: AtomicU64::new(0),
         options,
     });
     loop {
@@ -90,7 +94,19 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             tracing::info!(fail, "health toggled");
             text(StatusCode::OK, format!("fail={fail}\n"))
         }
+        (&Method::POST, "/admin/delay") => {
+            let d = ms().min(MAX_SLOW);
+            shared
+                .delay_ms
+                .store(d.as_millis() as u64, Ordering::Relaxed);
+            tracing::info!(ms = d.as_millis() as u64, "delay of / set");
+            text(StatusCode::OK, format!("delay={}ms\n", d.as_millis()))
+        }
         (&Method::GET, "/") => {
+            let delay = shared.delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
             let o = &shared.options;
             let body = format!("region={} id={} host={}\n", o.region, o.id, shared.hostname);
             text(StatusCode::OK, body)
@@ -212,6 +228,34 @@ mod tests {
         let stop = CancellationToken::new();
         tokio::spawn(run(listener, options, stop.clone()));
         (addr, stop)
+    }
+
+    #[tokio::test]
+    async fn the_delay_knob_slows_the_root_page_only() {
+        let (addr, stop) = start(BackendOptions::default()).await;
+        assert_eq!(request(addr, "POST", "/admin/delay?ms=150").await.0, 200);
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/").await.0, 200);
+        assert!(
+            t.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/health").await.0, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "health is not delayed"
+        );
+        assert_eq!(request(addr, "POST", "/admin/delay?ms=0").await.0, 200);
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/").await.0, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "{:?}",
+            t.elapsed()
+        );
+        stop.cancel();
     }
 
     #[tokio::test]

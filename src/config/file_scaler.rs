@@ -81,6 +81,10 @@ pub struct FileLaunchTemplate {
     /// Addresses instances listen on, in turn (each is a zone for balancing).
     #[serde(default = "default_addresses")]
     pub addresses: Vec<Spanned<String>>,
+    /// Port every instance listens on (so that DNS answers with bare addresses reach them).
+    /// Default: 0 (a free port picked at launch).
+    #[serde(default)]
+    pub port: u16,
     /// Environment variables given to each instance.
     #[serde(default)]
     pub env: BTreeMap<String, String>,

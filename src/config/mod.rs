@@ -167,6 +167,16 @@ mod tests {
         let c = Config::embedded();
         assert_eq!(c.dns.listen, vec!["127.0.0.1:1053".parse().unwrap()]);
         assert!(c.dns.transfer.allow.is_empty());
+        // The multi-region demo: a balancer and a scaling group per region, two pools.
+        assert_eq!(c.balancer.listeners.len(), 3);
+        assert_eq!(c.scaler.len(), 3);
+        assert!(c.scaler.iter().all(|g| g.min == 1
+            && g.max == 3
+            && g.launch_template.port == 8080
+            && g.pools == ["rr"]));
+        let pools: Vec<&str> = c.pools.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(pools, ["rr", "www"]);
+        assert_eq!(c.admin.as_ref().map(|a| a.listen.port()), Some(9090));
     }
 
     #[test]

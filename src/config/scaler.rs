@@ -38,6 +38,8 @@ pub struct LaunchTemplate {
     pub command: Vec<String>,
     /// Addresses instances listen on, in turn.
     pub addresses: Vec<IpAddr>,
+    /// Port every instance listens on; 0: a free port picked at launch.
+    pub port: u16,
     /// Environment of each instance.
     pub env: Vec<(String, String)>,
     /// docker: image of the containers.
@@ -524,6 +526,7 @@ fn launch_template(
         version: *t.version.get_ref(),
         command,
         addresses,
+        port: t.port,
         env: t.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         image,
         network: t.network.get_ref().clone(),

@@ -132,8 +132,10 @@ async fn poll(
 
 impl Provider for DockerProvider {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, ProviderError> {
-        // A free port on the instance's address for the daemon to publish on.
-        let probe = std::net::TcpListener::bind((request.address, 0)).map_err(|source| {
+        // The template's port, or a free one, on the instance's address for the daemon to
+        // publish on.
+        let port = request.template.port;
+        let probe = std::net::TcpListener::bind((request.address, port)).map_err(|source| {
             ProviderError::Port {
                 addr: request.address,
                 source,
@@ -252,6 +254,7 @@ mod tests {
                 image: "roundhouse:dev".into(),
                 network: "bridge".into(),
                 container_port: 8080,
+                port: 0,
             },
         };
         let spec = DockerProvider::spec(&request, 41000);

@@ -109,6 +109,7 @@ fn config(min: u32, desired: u32, max: u32) -> ScalingGroup {
             version: 1,
             command: vec!["x".into(), "{port}".into()],
             addresses: vec!["127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap()],
+            port: 0,
             env: vec![],
             image: String::new(),
             network: String::new(),

@@ -82,13 +82,13 @@ fn substitute(arg: &str, exe: &str, request: &LaunchRequest, port: u16) -> Strin
 
 impl Provider for ProcessProvider {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, ProviderError> {
-        // The kernel picks a free port; the instance binds it a moment later.
-        let probe = std::net::TcpListener::bind((request.address, 0)).map_err(|source| {
-            ProviderError::Port {
+        // The template's port, or one the kernel picks; the instance binds it a moment later.
+        let probe = std::net::TcpListener::bind((request.address, request.template.port)).map_err(
+            |source| ProviderError::Port {
                 addr: request.address,
                 source,
-            }
-        })?;
+            },
+        )?;
         let addr = probe.local_addr().map_err(|source| ProviderError::Port {
             addr: request.address,
             source,
@@ -216,6 +216,7 @@ mod tests {
                 version: 1,
                 command: command.iter().map(|s| s.to_string()).collect(),
                 addresses: vec!["127.0.0.1".parse().unwrap()],
+                port: 0,
                 env: vec![("SPIN".into(), "1".into())],
                 image: String::new(),
                 network: String::new(),

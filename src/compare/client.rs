@@ -1,0 +1,356 @@
+//! The simulated clients and their caching resolvers (the model is documented, with its
+//! sources, in docs/comparison.md; its parameters come from the client survey there).
+//!
+//! Lookups pass through three layers: a shared recursive resolver (honours the TTL, raised
+//! to a configurable floor, rotates the cached RRset on every answer), the client's own
+//! cache (none, fixed, floored, with grace, or forever, by client type), and the client's
+//! connection (reused for a session of requests; some types keep it until it breaks).
+
+use super::dns::query_a;
+use super::http::Connection;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A small deterministic generator (SplitMix64): the same seed gives the same clients,
+/// mix and think times.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// How a client type caches answers in-process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cache {
+    /// No cache: every new connection looks up (Go, Python, Node).
+    None,
+    /// A fixed lifetime, TTL ignored (curl 60 s, Java 30 s, Chromium with the OS resolver).
+    Fixed(Duration),
+    /// The TTL, but at least this long (Chromium's built-in resolver: 60 s).
+    Floor(Duration),
+    /// The TTL, then used for this long more while refreshing (Firefox: 60 s grace).
+    Grace(Duration),
+    /// Resolved once, kept for the process lifetime (the stale tail).
+    Forever,
+}
+
+/// One client type of the mix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClientType {
+    /// Name in reports.
+    pub name: &'static str,
+    /// Share of clients, percent.
+    pub share: u32,
+    /// In-process cache.
+    pub cache: Cache,
+    /// Tries the next address when a connect fails.
+    pub failover: bool,
+    /// Keeps one connection until it breaks (no per-session reconnect).
+    pub pinned: bool,
+}
+
+const fn s(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
+
+/// The default mix (docs/comparison.md, "Client model"), real-world durations.
+pub const MIX: [ClientType; 8] = [
+    ClientType {
+        name: "chromium",
+        share: 40,
+        cache: Cache::Fixed(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "firefox",
+        share: 5,
+        cache: Cache::Grace(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "go",
+        share: 15,
+        cache: Cache::None,
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "java",
+        share: 12,
+        cache: Cache::Fixed(s(30)),
+        failover: false,
+        pinned: false,
+    },
+    ClientType {
+        name: "python-node",
+        share: 12,
+        cache: Cache::None,
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "curl",
+        share: 6,
+        cache: Cache::Fixed(s(60)),
+        failover: true,
+        pinned: false,
+    },
+    ClientType {
+        name: "dotnet",
+        share: 8,
+        cache: Cache::None,
+        failover: true,
+        pinned: true,
+    },
+    ClientType {
+        name: "stale-tail",
+        share: 2,
+        cache: Cache::Forever,
+        failover: false,
+        pinned: false,
+    },
+];
+
+/// Picks a client type of `mix` by share (`mix` must not be empty).
+pub fn pick(mix: &[ClientType], rng: &mut Rng) -> ClientType {
+    let total: u32 = mix.iter().map(|t| t.share).sum();
+    let mut x = rng.below(u64::from(total.max(1))) as u32;
+    for t in mix {
+        if x < t.share {
+            return *t;
+        }
+        x -= t.share;
+    }
+    mix[0]
+}
+
+/// A caching recursive resolver in front of the authoritative server.
+pub struct Resolver {
+    server: SocketAddr,
+    floor: Duration,
+    rotates: bool,
+    cache: Mutex<Option<(Vec<IpAddr>, Instant)>>,
+    turn: AtomicU64,
+    /// Queries sent to the authoritative server.
+    pub queries: AtomicU64,
+}
+
+impl Resolver {
+    /// A resolver asking `server`, keeping answers `max(TTL, floor)`; `rotates`: each answer
+    /// from cache starts one address further (Unbound, BIND).
+    pub fn new(server: SocketAddr, floor: Duration, rotates: bool) -> Resolver {
+        Resolver {
+            server,
+            floor,
+            rotates,
+            cache: Mutex::new(None),
+            turn: AtomicU64::new(0),
+            queries: AtomicU64::new(0),
+        }
+    }
+
+    /// The addresses and their remaining lifetime; an empty list when the server failed.
+    pub async fn lookup(&self, name: &str) -> (Vec<IpAddr>, Duration) {
+        let now = Instant::now();
+        let cached = self.cache.lock().expect("not poisoned").clone();
+        let (addrs, expires) = match cached {
+            Some((a, e)) if e > now => (a, e),
+            _ => {
+                let n = self.queries.fetch_add(1, Ordering::Relaxed);
+                let Some(answer) = query_a(self.server, name, n as u16).await else {
+                    return (Vec::new(), Duration::ZERO);
+                };
+                let addrs: Vec<IpAddr> = answer.addrs.into_iter().map(IpAddr::V4).collect();
+                let expires = now + answer.ttl.max(self.floor);
+                *self.cache.lock().expect("not poisoned") = Some((addrs.clone(), expires));
+                // A fresh answer is passed on in the authoritative server's order.
+                return (addrs, expires - now);
+            }
+        };
+        let mut addrs = addrs;
+        if self.rotates && !addrs.is_empty() {
+            let k = self.turn.fetch_add(1, Ordering::Relaxed) as usize % addrs.len();
+            addrs.rotate_left(k);
+        }
+        (addrs, expires.saturating_duration_since(now))
+    }
+}
+
+/// One request's outcome.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Sample {
+    /// Milliseconds since the workload started.
+    pub t_ms: u32,
+    /// 2xx answer.
+    pub ok: bool,
+    /// Microseconds from the request (including any connect) to the response.
+    pub latency_us: u32,
+    /// Instance that answered (from the body), if any.
+    pub instance: Option<u16>,
+}
+
+/// Where a client sends requests.
+#[derive(Clone)]
+pub enum Target {
+    /// A fixed address (the balancer).
+    Fixed(SocketAddr),
+    /// A name, on this port, resolved through this resolver.
+    Name(Arc<Resolver>, u16),
+}
+
+/// What drives one client.
+pub struct Client {
+    /// Its type.
+    pub kind: ClientType,
+    /// Where it sends.
+    pub target: Target,
+    /// Multiplies the type's cache durations (real-world seconds do not fit a short run).
+    pub scale: f64,
+    /// Requests per session (one connection each unless pinned).
+    pub session: u32,
+    /// Time between requests.
+    pub gap: Duration,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Client {
+    /// Sends requests until `end`, appending samples.
+    pub async fn run(&self, start: Instant, end: Instant, mut rng: Rng, out: &Mutex<Vec<Sample>>) {
+        let mut own: Option<(Vec<IpAddr>, Instant)> = None;
+        let mut conn: Option<Connection> = None;
+        let offset = rng.below(self.gap.as_millis().max(1) as u64);
+        tokio::time::sleep(Duration::from_millis(offset)).await;
+        let mut n = 0u32;
+        while Instant::now() < end {
+            let t0 = Instant::now();
+            if conn.is_none() {
+                conn = self.connect(&mut own).await;
+            }
+            let sample = match conn.as_mut() {
+                Some(c) => match c.get("app.example.test", "/", TIMEOUT).await {
+                    Ok((status, body)) => Sample {
+                        t_ms: 0,
+                        ok: (200..300).contains(&status),
+                        latency_us: 0,
+                        instance: instance_of(&body),
+                    },
+                    Err(_) => {
+                        conn = None;
+                        failed()
+                    }
+                },
+                None => failed(),
+            };
+            let sample = Sample {
+                t_ms: t0.duration_since(start).as_millis() as u32,
+                latency_us: t0.elapsed().as_micros() as u32,
+                ..sample
+            };
+            out.lock().expect("not poisoned").push(sample);
+            n += 1;
+            if n.is_multiple_of(self.session) && !self.kind.pinned {
+                conn = None;
+            }
+            let jitter = rng.below(self.gap.as_millis().max(1) as u64 / 2 + 1);
+            tokio::time::sleep(self.gap + Duration::from_millis(jitter)).await;
+        }
+    }
+
+    async fn connect(&self, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Option<Connection> {
+        let (addrs, port) = match &self.target {
+            Target::Fixed(a) => (vec![a.ip()], a.port()),
+            Target::Name(resolver, port) => (self.resolve(resolver, own).await, *port),
+        };
+        let tries = if self.kind.failover { addrs.len() } else { 1 };
+        for ip in addrs.iter().take(tries) {
+            if let Ok(c) = Connection::open(SocketAddr::new(*ip, port), TIMEOUT).await {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    async fn resolve(&self, r: &Resolver, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Vec<IpAddr> {
+        let now = Instant::now();
+        if let Some((a, until)) = own
+            && *until > now
+        {
+            return a.clone();
+        }
+        let (addrs, ttl) = r.lookup(super::setup::NAME).await;
+        let scaled = |d: Duration| d.mul_f64(self.scale);
+        let keep = match self.kind.cache {
+            Cache::None => Duration::ZERO,
+            Cache::Fixed(d) => scaled(d),
+            Cache::Floor(d) => ttl.max(scaled(d)),
+            Cache::Grace(d) => ttl + scaled(d),
+            Cache::Forever => Duration::from_secs(86_400),
+        };
+        if !keep.is_zero() && !addrs.is_empty() {
+            *own = Some((addrs.clone(), now + keep));
+        }
+        addrs
+    }
+}
+
+fn failed() -> Sample {
+    Sample {
+        t_ms: 0,
+        ok: false,
+        latency_us: 0,
+        instance: None,
+    }
+}
+
+/// The instance number in a demo backend's `GET /` body (`... id=N ...`).
+fn instance_of(body: &str) -> Option<u16> {
+    body.split_whitespace()
+        .find_map(|w| w.strip_prefix("id="))
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mix_adds_up_and_picks_follow_shares() {
+        assert_eq!(MIX.iter().map(|t| t.share).sum::<u32>(), 100);
+        let mut rng = Rng::new(7);
+        let n = 10_000;
+        let chromium = (0..n)
+            .filter(|_| pick(&MIX, &mut rng).name == "chromium")
+            .count();
+        assert!((3_600..4_400).contains(&chromium), "{chromium} of {n}");
+    }
+
+    #[test]
+    fn instance_ids_are_read_from_the_backend_body() {
+        assert_eq!(instance_of("region=us-east id=4 host=h\n"), Some(4));
+        assert_eq!(instance_of("no id here"), None);
+    }
+}

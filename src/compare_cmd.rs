@@ -1,0 +1,123 @@
+//! `roundhouse compare`: options from the command line, a progress line, the report files.
+
+use anyhow::{Context, bail};
+use roundhouse::compare::{self, Options, Scenario, report};
+use roundhouse::config::parse_duration;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+/// The command line's values.
+pub struct Args {
+    pub scenario: String,
+    pub duration: String,
+    pub seed: u64,
+    pub clients: usize,
+    pub ttl: String,
+    pub resolver_floor: String,
+    pub client_scale: f64,
+}
+
+fn duration(key: &str, v: &str) -> anyhow::Result<std::time::Duration> {
+    parse_duration(v).map_err(|e| anyhow::anyhow!("--{key}: {e}"))
+}
+
+/// Validated options.
+pub fn options(a: Args) -> anyhow::Result<Options> {
+    let scenarios = match a.scenario.as_str() {
+        "all" => Scenario::ALL.to_vec(),
+        name => match Scenario::parse(name) {
+            Some(s) => vec![s],
+            None => {
+                let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                bail!(
+                    "--scenario: `{name}` is not one of {}, all",
+                    names.join(", ")
+                )
+            }
+        },
+    };
+    let d = duration("duration", &a.duration)?;
+    if !(std::time::Duration::from_secs(3)..=std::time::Duration::from_secs(600)).contains(&d) {
+        bail!("--duration: between 3s and 10m");
+    }
+    if !(1..=500).contains(&a.clients) {
+        bail!("--clients: between 1 and 500");
+    }
+    if !(a.client_scale > 0.0 && a.client_scale <= 10.0) {
+        bail!("--client-scale: above 0, at most 10");
+    }
+    Ok(Options {
+        scenarios,
+        duration: d,
+        seed: a.seed,
+        clients: a.clients,
+        ttl: duration("ttl", &a.ttl)?,
+        resolver_floor: duration("resolver-floor", &a.resolver_floor)?,
+        client_scale: a.client_scale,
+        ..Options::default()
+    })
+}
+
+/// Runs the comparison and writes `report.md` and `report.json` to `out`.
+pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let total = options.scenarios.len();
+    eprintln!(
+        "comparing dns-rr, lb and gslb: {total} scenario(s) of {:?} each (seed {})",
+        options.duration, options.seed
+    );
+    let runs = runtime.block_on(async {
+        let mut index = 0;
+        let mut current = None;
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        compare::run(&options, |scenario, elapsed, length| {
+            if current != Some(scenario) {
+                current = Some(scenario);
+                index += 1;
+                if !terminal {
+                    eprintln!("[{index}/{total}] {}", scenario.name());
+                }
+            }
+            if !terminal {
+                return;
+            }
+            let width = 30;
+            let done = (elapsed.as_secs_f64() / length.as_secs_f64() * width as f64) as usize;
+            eprint!(
+                "\r[{index}/{total}] {:<15} [{}{}] {:>3}s",
+                scenario.name(),
+                "#".repeat(done.min(width)),
+                " ".repeat(width - done.min(width)),
+                elapsed.as_secs()
+            );
+            let _ = std::io::stderr().flush();
+        })
+        .await
+    })?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
+    let summaries: Vec<_> = runs.iter().map(report::summarize).collect();
+    let table = report::markdown(&summaries);
+    std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+    let md = format!(
+        "# roundhouse compare\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
+         resolver floor {} s, client cache scale {}.\n\n{table}",
+        options.seed,
+        options.duration.as_secs_f64(),
+        options.clients,
+        options.ttl.as_secs_f64(),
+        options.resolver_floor.as_secs_f64(),
+        options.client_scale
+    );
+    let md_path = out.join("report.md");
+    std::fs::write(&md_path, md).with_context(|| format!("{}", md_path.display()))?;
+    let json_path = out.join("report.json");
+    let json = serde_json::to_string_pretty(&report::json(&options, &runs))?;
+    std::fs::write(&json_path, json).with_context(|| format!("{}", json_path.display()))?;
+    println!("{table}");
+    println!("wrote {} and {}", md_path.display(), json_path.display());
+    Ok(())
+}
