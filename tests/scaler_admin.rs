@@ -137,4 +137,22 @@ fn scaling_groups_are_listed_and_scaled_through_the_admin_server() {
         "{v}"
     );
     assert_eq!(terminated["status"], "Successful", "{v}");
+    // The same picture in the metrics.
+    let m = common::http::send(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
+    )
+    .body;
+    for line in [
+        "roundhouse_scaler_desired_capacity{group=\"web\"} 1",
+        "roundhouse_scaler_instances{group=\"web\",state=\"in-service\"} 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "no {line} in\n{m}");
+    }
+    let started: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("roundhouse_scaler_activities_total{group=\"web\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("activities counter");
+    assert!(started >= 3, "launch, launch, terminate: {started}");
 }

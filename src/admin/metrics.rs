@@ -213,6 +213,65 @@ pub fn reloads(out: &mut String, status: &Status) {
     );
 }
 
+/// Scaling groups: capacity bounds, instances by lifecycle state, activities started.
+pub fn scaler(
+    out: &mut String,
+    groups: &[crate::scaler::status::GroupStatus],
+    activities: impl Fn(&str) -> u64,
+) {
+    use crate::scaler::status::InstanceState;
+    use std::fmt::Write;
+    let gauges = [
+        (
+            "roundhouse_scaler_min_size",
+            "Minimum capacity of the scaling group.",
+        ),
+        (
+            "roundhouse_scaler_desired_capacity",
+            "Desired capacity of the scaling group.",
+        ),
+        (
+            "roundhouse_scaler_max_size",
+            "Maximum capacity of the scaling group.",
+        ),
+    ];
+    for (i, (name, help)) in gauges.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for g in groups {
+            let v = [g.min, g.desired, g.max][i];
+            let _ = writeln!(out, "{name}{{group=\"{}\"}} {v}", g.name);
+        }
+    }
+    let name = "roundhouse_scaler_instances";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Instances of the scaling group by lifecycle state.\n# TYPE {name} gauge"
+    );
+    for g in groups {
+        for (state, label) in [
+            (InstanceState::Pending, "pending"),
+            (InstanceState::InService, "in-service"),
+            (InstanceState::Draining, "draining"),
+        ] {
+            let n = g.instances.iter().filter(|i| i.state == state).count();
+            let _ = writeln!(out, "{name}{{group=\"{}\",state=\"{label}\"}} {n}", g.name);
+        }
+    }
+    let name = "roundhouse_scaler_activities_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Scaling activities started.\n# TYPE {name} counter"
+    );
+    for g in groups {
+        let _ = writeln!(
+            out,
+            "{name}{{group=\"{}\"}} {}",
+            g.name,
+            activities(&g.name)
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

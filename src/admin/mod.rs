@@ -441,6 +441,13 @@ impl Admin {
             groups.render_metrics(&mut out);
             metrics::client_rtt(&mut out, &b.rtt.stats());
         }
+        if let Some(scaler) = &self.scaler {
+            let activities = |g: &str| {
+                let list = scaler.activities(g).unwrap_or_default();
+                list.iter().map(|a| a.id).max().unwrap_or(0)
+            };
+            metrics::scaler(&mut out, &scaler.groups(), activities);
+        }
         out
     }
 }
