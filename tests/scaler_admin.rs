@@ -5,7 +5,7 @@
 mod common;
 use common::http::send;
 use common::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 const TOKEN: &str = "s3cret-token";
@@ -155,4 +155,30 @@ fn scaling_groups_are_listed_and_scaled_through_the_admin_server() {
         .and_then(|v| v.parse().ok())
         .expect("activities counter");
     assert!(started >= 3, "launch, launch, terminate: {started}");
+    // And on the status document and the dashboard.
+    let get = |path: &str| {
+        common::http::send(
+            admin,
+            &format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"),
+        )
+        .body
+    };
+    let status: Value = serde_json::from_str(&get("/v1/status")).unwrap();
+    let g = &status["scaling_groups"][0];
+    assert_eq!(
+        (&g["name"], &g["desired"], &g["in_service"]),
+        (&json!("web"), &json!(1), &json!(1))
+    );
+    assert!(
+        g["activities"][0]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Terminating")
+    );
+    let page = get("/");
+    assert!(page.contains("<h2>Scaling groups</h2>") && page.contains("data-group=\"web\""));
+    assert!(
+        page.contains("Terminating instance: web-"),
+        "latest activity on the page"
+    );
 }

@@ -68,6 +68,15 @@ function targets(s) {
   }
   return rows;
 }
+function scaling(s) {
+  return s.scaling_groups.map(g => {
+    const a = g.activities[0];
+    const last = a ? `${esc(a.start_time)} ${esc(a.status)}: ${esc(a.description)}<div class="probe">${esc(a.cause)}</div>` : '';
+    return `<tr data-group="${esc(g.name)}"><td>${esc(g.name)}</td><td>${esc(g.region)}</td>` +
+      `<td class="num">${g.min} / ${g.desired} / ${g.max}</td><td class="num">${g.in_service}</td>` +
+      `<td class="num">${g.pending}</td><td class="num">${g.draining}</td><td>${last}</td></tr>`;
+  }).join('');
+}
 async function refresh() {
   try {
     const r = await fetch('/v1/status', { cache: 'no-store' });
@@ -76,6 +85,7 @@ async function refresh() {
     document.getElementById('regions').innerHTML = regions(s);
     document.getElementById('pools').innerHTML = pools(s);
     document.getElementById('targets').innerHTML = targets(s);
+    document.getElementById('scaling').innerHTML = scaling(s);
     document.getElementById('meta').textContent = meta(s);
     document.body.setAttribute('data-polled', new Date().toISOString());
   } catch (e) { document.getElementById('meta').textContent = 'disconnected: ' + e; }
@@ -178,6 +188,31 @@ pub fn page(s: &Status) -> String {
                 pct(t.requests, total)
             );
         }
+    }
+    out.push_str("</tbody></table></section><section><h2>Scaling groups</h2><table><thead><tr><th>group</th><th>region</th><th>min / desired / max</th><th>in service</th><th>pending</th><th>draining</th><th>latest activity</th></tr></thead><tbody id=\"scaling\">");
+    for g in &s.scaling_groups {
+        let last = g.activities.first().map_or(String::new(), |a| {
+            format!(
+                "{} {:?}: {}<div class=\"probe\">{}</div>",
+                esc(&a.start_time),
+                a.status,
+                esc(&a.description),
+                esc(&a.cause)
+            )
+        });
+        let _ = write!(
+            out,
+            "<tr data-group=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{} / {} / {}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{last}</td></tr>",
+            esc(&g.name),
+            esc(&g.name),
+            esc(&g.region),
+            g.min,
+            g.desired,
+            g.max,
+            g.in_service,
+            g.pending,
+            g.draining
+        );
     }
     let _ = writeln!(
         out,

@@ -267,7 +267,11 @@ impl Admin {
     }
 
     fn status(&self) -> status::Status {
-        status::status(&self.dns, self.balancer.as_deref(), &self.runtime)
+        let mut s = status::status(&self.dns, self.balancer.as_deref(), &self.runtime);
+        if let Some(scaler) = &self.scaler {
+            s.scaling_groups = status::scaling(scaler);
+        }
+        s
     }
 
     /// `POST /v1/endpoints/{pool}/{address}/{action}`.

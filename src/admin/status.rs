@@ -24,6 +24,57 @@ pub struct Status {
     pub target_groups: Vec<GroupStatus>,
     /// Overrides set through the API.
     pub overrides: Vec<OverrideStatus>,
+    /// Scaling groups (empty without a scaler).
+    pub scaling_groups: Vec<ScalingStatus>,
+}
+
+/// A scaling group at a glance: capacity, instances by state, its latest activities.
+#[derive(Debug, Serialize)]
+pub struct ScalingStatus {
+    /// Name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Minimum capacity.
+    pub min: u32,
+    /// Desired capacity.
+    pub desired: u32,
+    /// Maximum capacity.
+    pub max: u32,
+    /// Instances launched and not ready yet.
+    pub pending: usize,
+    /// Instances in service.
+    pub in_service: usize,
+    /// Instances draining before termination.
+    pub draining: usize,
+    /// The latest activities, newest first (at most five).
+    pub activities: Vec<crate::scaler::activity::Activity>,
+}
+
+/// The scaling part of the status document.
+pub fn scaling(scaler: &crate::scaler::ScalerHandle) -> Vec<ScalingStatus> {
+    use crate::scaler::status::InstanceState;
+    scaler
+        .groups()
+        .into_iter()
+        .map(|g| {
+            let count = |s: InstanceState| g.instances.iter().filter(|i| i.state == s).count();
+            let mut activities = scaler.activities(&g.name).unwrap_or_default();
+            activities.sort_by_key(|a| std::cmp::Reverse(a.id));
+            activities.truncate(5);
+            ScalingStatus {
+                pending: count(InstanceState::Pending),
+                in_service: count(InstanceState::InService),
+                draining: count(InstanceState::Draining),
+                name: g.name,
+                region: g.region,
+                min: g.min,
+                desired: g.desired,
+                max: g.max,
+                activities,
+            }
+        })
+        .collect()
 }
 
 /// Version and reloads.
@@ -202,5 +253,6 @@ pub fn status(dns: &DnsState, balancer: Option<&BalancerState>, runtime: &Runtim
                 mode: mode_name(mode),
             })
             .collect(),
+        scaling_groups: Vec::new(),
     }
 }
