@@ -132,7 +132,7 @@ wait "$w" 2>/dev/null || true
 g=$(groups)
 activities=$(jq '[.groups[0].activities[]] | length - 1' <<<"$g")
 rps=$(awk '/Requests\/sec/ { s += $2; n++ } END { if (n) printf "%.0f", s / n }' "$work/wrk-noise.txt")
-errors=$(awk '/Non-2xx|Socket errors/ { e++ } END { print e + 0 }' "$work/wrk-noise.txt")
+errors=$(awk '/^Running/ { n++ } /Non-2xx|Socket errors/ && last != n { e++; last = n } END { print e + 0 }' "$work/wrk-noise.txt")
 # changes of desired capacity and flaps (out, in, out within 180 s)
 read -r changes flaps trace < <(awk '
   { if (prev != "" && $2 != prev) { n++; dir = ($2 > prev) ? "out" : "in"; t[n] = $1; d[n] = dir
