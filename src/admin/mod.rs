@@ -282,15 +282,9 @@ impl Admin {
         action: &str,
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
-        let action: Action = match action.parse() {
-            Ok(a) => a,
-            Err(e) => return text_response(StatusCode::NOT_FOUND, e + "\n"),
-        };
-        let Ok(ip) = addr.parse::<IpAddr>() else {
-            return text_response(
-                StatusCode::BAD_REQUEST,
-                format!("`{addr}` is not an IP address\n"),
-            );
+        let (action, ip) = match parse_override::<IpAddr>(action, addr, "an IP address") {
+            Ok(v) => v,
+            Err(resp) => return *resp,
         };
         let known = self
             .dns
@@ -319,15 +313,9 @@ impl Admin {
         action: &str,
         peer: SocketAddr,
     ) -> Response<Full<Bytes>> {
-        let action: Action = match action.parse() {
-            Ok(a) => a,
-            Err(e) => return text_response(StatusCode::NOT_FOUND, e + "\n"),
-        };
-        let Ok(target) = addr.parse::<SocketAddr>() else {
-            return text_response(
-                StatusCode::BAD_REQUEST,
-                format!("`{addr}` is not an address:port\n"),
-            );
+        let (action, target) = match parse_override::<SocketAddr>(action, addr, "an address:port") {
+            Ok(v) => v,
+            Err(resp) => return *resp,
         };
         let known = self.balancer.as_ref().is_some_and(|b| {
             b.groups
@@ -454,6 +442,25 @@ impl Admin {
         }
         out
     }
+}
+
+/// The action and address of an override request (404 for an unknown action, 400 for an
+/// address that does not parse as `kind`), or the answer refusing it.
+fn parse_override<A: std::str::FromStr>(
+    action: &str,
+    addr: &str,
+    kind: &str,
+) -> Result<(Action, A), Box<Response<Full<Bytes>>>> {
+    let action: Action = action
+        .parse()
+        .map_err(|e: String| Box::new(text_response(StatusCode::NOT_FOUND, e + "\n")))?;
+    let addr = addr.parse().map_err(|_| {
+        Box::new(text_response(
+            StatusCode::BAD_REQUEST,
+            format!("`{addr}` is not {kind}\n"),
+        ))
+    })?;
+    Ok((action, addr))
 }
 
 fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response<Full<Bytes>> {

@@ -168,11 +168,7 @@ impl Chooser for L4 {
 
     fn choose(&self, client: SocketAddr, tried: &[SocketAddr]) -> Option<(SocketAddr, InFlight)> {
         let groups = self.state.groups.load_full();
-        let listener = groups
-            .config()
-            .listeners
-            .iter()
-            .find(|l| l.name == self.name)?;
+        let listener = groups.config().listener(&self.name)?;
         let Action::Forward(split) = &listener.default_action else {
             return None;
         };

@@ -190,12 +190,7 @@ async fn handle(
     state: &BalancerState,
 ) -> Response<Body> {
     let groups = state.groups.load_full();
-    let Some(listener) = groups
-        .config()
-        .listeners
-        .iter()
-        .find(|l| *l.name == *site.name)
-    else {
+    let Some(listener) = groups.config().listener(&site.name) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
     };
     let host = host_of(&req);

@@ -104,6 +104,14 @@ pub struct BalancerConfig {
     pub listeners: Vec<Listener>,
 }
 
+impl BalancerConfig {
+    /// The listener named `name` (the running accept loops look theirs up on every request
+    /// or connection, so that a reload's rules and groups apply at once).
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+}
+
 /// Validates `[target_group.NAME]` and `[[listener]]`.
 pub fn validate(
     ctx: &Ctx<'_>,
