@@ -104,6 +104,8 @@ fn metrics_move_with_queries_and_requests() {
     assert_eq!(metric(&a, nx), 1);
     assert_eq!(metric(&a, east), 3);
     assert_eq!(metric(&a, &target), 2);
+    let listener = "roundhouse_balancer_listener_requests_total{listener=\"app\",class=\"2xx\"}";
+    assert_eq!(metric(&a, listener), 4);
     assert_eq!(
         metric(
             &a,
@@ -213,9 +215,23 @@ fn without_a_token_actions_are_disabled_and_private_reads_need_one() {
     assert_eq!(request(a.admin, "DELETE", "/v1/status", None).0, 405);
     drop(a);
     let a = start(&format!("token = \"{TOKEN}\"\npublic_reads = false\n"));
-    for path in ["/v1/status", "/metrics", "/"] {
+    for path in ["/v1/status", "/metrics"] {
         assert_eq!(request(a.admin, "GET", path, None).0, 401, "{path}");
         assert_eq!(request(a.admin, "GET", path, Some(TOKEN)).0, 200, "{path}");
+    }
+    // The dashboard page is public but shows nothing without the token.
+    let (code, html) = request(a.admin, "GET", "/", None);
+    assert_eq!(code, 200);
+    assert!(html.contains("reads need the admin token"), "{html}");
+    assert!(!html.contains("data-region=\"east\""), "{html}");
+    let (code, html) = request(a.admin, "GET", "/", Some(TOKEN));
+    assert_eq!(code, 200);
+    assert!(html.contains("data-region=\"east\""), "{html}");
+    // Opened as /#token=TOKEN, its script polls with the token and fills the page.
+    if let Some(chromium) = chromium() {
+        let dom = dump_dom(chromium, &format!("http://{}/#token={TOKEN}", a.admin));
+        assert!(dom.contains("data-region=\"east\""), "{dom}");
+        assert!(dom.contains("data-polled="), "{dom}");
     }
     // `roundhouse status` with the token prints the regions and targets.
     let out = Command::new(env!("CARGO_BIN_EXE_roundhouse"))
@@ -246,6 +262,19 @@ fn chromium() -> Option<&'static str> {
             .output()
             .is_ok_and(|o| o.status.success())
     })
+}
+
+/// The DOM of `url` after its script ran (virtual time lets the first poll happen).
+fn dump_dom(chromium: &str, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -292,15 +321,7 @@ fn dashboard_shows_regions_and_health() {
         "screenshot {}",
         png.display()
     );
-    // The DOM after the script ran (virtual time lets the first poll happen).
-    let mut dump = Command::new(chromium);
-    flags(&mut dump);
-    let out = dump
-        .args(["--virtual-time-budget=5000", "--dump-dom"])
-        .arg(&url)
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = dump_dom(chromium, &url);
     assert!(
         dom.contains("data-region=\"east\"") && dom.contains("data-region=\"west\""),
         "{dom}"

@@ -181,4 +181,22 @@ fn scaling_groups_are_listed_and_scaled_through_the_admin_server() {
         page.contains("Terminating instance: web-"),
         "latest activity on the page"
     );
+    // And in `roundhouse status`.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+        .args(["status", "--admin", &admin.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SCALING GROUP"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("web ") && l.ends_with("       1        0")),
+        "web: desired 1, in service 1, draining 0\n{text}"
+    );
+    assert!(text.contains("Terminating instance: web-"), "{text}");
 }

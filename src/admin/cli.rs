@@ -154,7 +154,46 @@ pub fn render(st: &Value) -> String {
             }
         }
     }
+    scaling(&mut out, &list(&st["scaling_groups"]));
     out
+}
+
+/// The scaling groups: capacity, instances by state, and the latest activity of each.
+fn scaling(out: &mut String, groups: &[Value]) {
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nSCALING GROUP    REGION        MIN DESIRED MAX  PENDING IN SERVICE DRAINING"
+    );
+    for g in groups {
+        let _ = writeln!(
+            out,
+            "{:<16} {:<12} {:>4} {:>7} {:>3} {:>8} {:>10} {:>8}",
+            s(&g["name"]),
+            s(&g["region"]),
+            u(&g["min"]),
+            u(&g["desired"]),
+            u(&g["max"]),
+            u(&g["pending"]),
+            u(&g["in_service"]),
+            u(&g["draining"])
+        );
+    }
+    for g in groups {
+        let Some(a) = g["activities"].as_array().and_then(|a| a.first()) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {} {} ({})",
+            s(&g["name"]),
+            s(&a["start_time"]),
+            s(&a["description"]),
+            s(&a["status"])
+        );
+    }
 }
 
 #[cfg(test)]
@@ -171,7 +210,10 @@ mod tests {
             "pools": [{"name": "web", "endpoints": [
                 {"address": "192.0.2.1", "region": "east", "ready": false, "mode": "drain", "answers": 3, "last_probe": "HTTP 200"}]}],
             "target_groups": [{"name": "app", "targets": [
-                {"address": "127.0.0.1:80", "ready": true, "mode": "auto", "in_flight": 1, "requests": 4, "ejected": false}]}]
+                {"address": "127.0.0.1:80", "ready": true, "mode": "auto", "in_flight": 1, "requests": 4, "ejected": false}]}],
+            "scaling_groups": [{"name": "web-east", "region": "east", "min": 1, "desired": 2, "max": 3,
+                "pending": 1, "in_service": 1, "draining": 0, "activities": [
+                {"start_time": "2026-01-01T00:00:00Z", "description": "Launching a new instance: web-east-2", "status": "InProgress"}]}]
         });
         let text = render(&st);
         assert!(text.contains("config 00ff"), "{text}");
@@ -182,5 +224,17 @@ mod tests {
         assert!(text.contains("NOT READY (drain)"), "{text}");
         assert!(text.contains("127.0.0.1:80"), "{text}");
         assert!(text.contains("100%"), "{text}");
+        assert!(
+            text.contains(
+                "web-east         east            1       2   3        1          1        0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "web-east: 2026-01-01T00:00:00Z Launching a new instance: web-east-2 (InProgress)"
+            ),
+            "{text}"
+        );
     }
 }

@@ -77,10 +77,18 @@ function scaling(s) {
       `<td class="num">${g.pending}</td><td class="num">${g.draining}</td><td>${last}</td></tr>`;
   }).join('');
 }
+// With admin.public_reads = false the page is opened as /#token=TOKEN: the fragment never
+// leaves the browser, and the token goes with each poll as a bearer token.
+const token = new URLSearchParams(location.hash.slice(1)).get('token');
 async function refresh() {
   try {
-    const r = await fetch('/v1/status', { cache: 'no-store' });
-    if (!r.ok) return;
+    const headers = token ? { Authorization: 'Bearer ' + token } : {};
+    const r = await fetch('/v1/status', { cache: 'no-store', headers });
+    if (!r.ok) {
+      document.getElementById('meta').textContent = (r.status === 401 || r.status === 403)
+        ? 'reads need the admin token: open this page as /#token=TOKEN' : 'status ' + r.status;
+      return;
+    }
     const s = await r.json();
     document.getElementById('regions').innerHTML = regions(s);
     document.getElementById('pools').innerHTML = pools(s);
@@ -94,6 +102,7 @@ function meta(s) {
   return `config ${s.config.hash} · ${s.dns.queries} DNS queries · ${s.dns.failed_open} fail-open · reloads ${s.config.reloads_ok} ok, ${s.config.reloads_failed} failed`;
 }
 setInterval(refresh, 2000);
+if (token) refresh();
 "#;
 
 fn esc(s: &str) -> String {
@@ -115,20 +124,31 @@ fn state(ready: bool, mode: &str) -> &'static str {
     }
 }
 
-/// The page, with the current status rendered in.
-pub fn page(s: &Status) -> String {
+/// The page, with the current status rendered in. `locked` when the request may not read
+/// the status (`admin.public_reads = false` and no token; `s` is then empty): the script
+/// fills the page once it is opened as `/#token=TOKEN`.
+pub fn page(s: &Status, locked: bool) -> String {
     let mut out = String::with_capacity(8192);
     let _ = write!(
         out,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>roundhouse</title>\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{STYLE}</style></head><body>\
-         <header><h1>roundhouse</h1><span class=\"meta\" id=\"meta\">config {} · {} DNS queries · {} fail-open · reloads {} ok, {} failed</span></header><main>",
-        esc(&s.config.version.hash),
-        s.dns.queries,
-        s.dns.failed_open,
-        s.config.reloads_ok,
-        s.config.reloads_failed
+         <header><h1>roundhouse</h1><span class=\"meta\" id=\"meta\">"
     );
+    if locked {
+        out.push_str("reads need the admin token: open this page as /#token=TOKEN");
+    } else {
+        let _ = write!(
+            out,
+            "config {} · {} DNS queries · {} fail-open · reloads {} ok, {} failed",
+            esc(&s.config.version.hash),
+            s.dns.queries,
+            s.dns.failed_open,
+            s.config.reloads_ok,
+            s.config.reloads_failed
+        );
+    }
+    out.push_str("</span></header><main>");
     out.push_str("<section><h2>Regions</h2><div class=\"cards\" id=\"regions\">");
     let total: u64 = s.regions.iter().map(|r| r.answers).sum();
     for r in &s.regions {

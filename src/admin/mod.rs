@@ -3,7 +3,7 @@
 //!
 //! | route | what | access |
 //! |---|---|---|
-//! | `GET /` | live dashboard ([`dashboard`]) | read |
+//! | `GET /` | live dashboard ([`dashboard`]); the page is public, its data a read | read |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) | read |
 //! | `GET /v1/status` | the whole picture as JSON ([`status`]) | read |
 //! | `POST /v1/latency` | a balancer's measured client round-trip times ([`latency`]) | token |
@@ -173,7 +173,7 @@ impl Admin {
     async fn route(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
         let route = Route::of(req.method(), req.uri().path());
         let access = match route {
-            Route::Dashboard | Route::Metrics | Route::Status => Some(false),
+            Route::Metrics | Route::Status => Some(false),
             Route::Scaling if req.method() == Method::GET => Some(false),
             Route::Reload | Route::Endpoint(..) | Route::Target(..) => Some(true),
             _ => None,
@@ -209,7 +209,16 @@ impl Admin {
             Route::Scaling => self.scaling_groups(req).await,
             Route::Status => json_response(StatusCode::OK, &self.status()),
             Route::Dashboard => {
-                let mut resp = text_response(StatusCode::OK, dashboard::page(&self.status()));
+                // The page itself is public; what it shows is a read like any other.
+                let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                let locked = self.allow(header, false).is_err();
+                let status = if locked {
+                    self.status().redacted()
+                } else {
+                    self.status()
+                };
+                let html = dashboard::page(&status, locked);
+                let mut resp = text_response(StatusCode::OK, html);
                 resp.headers_mut().insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/html; charset=utf-8"),
@@ -431,6 +440,7 @@ impl Admin {
             let groups = b.groups.load();
             metrics::target_transitions(&mut out, &groups.health_series(&b.health.load()));
             groups.render_metrics(&mut out);
+            b.listeners.render(&mut out);
             metrics::client_rtt(&mut out, &b.rtt.stats());
         }
         if let Some(scaler) = &self.scaler {

@@ -28,6 +28,32 @@ pub struct Status {
     pub scaling_groups: Vec<ScalingStatus>,
 }
 
+impl Status {
+    /// The same document with every region, pool, group and count left out: what a page
+    /// shows to a reader without the token.
+    pub fn redacted(mut self) -> Status {
+        self.config = ConfigStatus {
+            version: crate::admin::control::ConfigVersion {
+                hash: String::new(),
+                loaded_at: 0,
+            },
+            reloads_ok: 0,
+            reloads_failed: 0,
+        };
+        self.dns = DnsStatus {
+            queries: 0,
+            zones: Vec::new(),
+            failed_open: 0,
+        };
+        self.regions.clear();
+        self.pools.clear();
+        self.target_groups.clear();
+        self.overrides.clear();
+        self.scaling_groups.clear();
+        self
+    }
+}
+
 /// A scaling group at a glance: capacity, instances by state, its latest activities.
 #[derive(Debug, Serialize)]
 pub struct ScalingStatus {

@@ -171,7 +171,7 @@ fn labels(t: &TargetState) -> String {
 }
 
 /// Label value escaping of the text format: backslash, double quote, newline.
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

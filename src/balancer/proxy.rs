@@ -6,6 +6,7 @@
 //! idempotent request; no ready target gives 503, a failed target 502, a slow one 504.
 
 use super::idle::IdleIo;
+use super::listener_metrics::{ListenerBook, ListenerMetrics};
 use super::rules::{Action, FixedResponse, RequestView, route};
 use super::sticky;
 use super::tracked::Tracked;
@@ -48,6 +49,8 @@ pub struct BalancerState {
     turns: AtomicU64,
     /// Handshake round-trip times of client connections (for latency steering).
     pub rtt: Arc<super::rtt::RttBook>,
+    /// Responses per listener.
+    pub listeners: ListenerBook,
 }
 
 impl BalancerState {
@@ -58,6 +61,7 @@ impl BalancerState {
             health,
             turns: AtomicU64::new(0),
             rtt: Arc::default(),
+            listeners: ListenerBook::default(),
         }
     }
 }
@@ -68,6 +72,7 @@ struct Site {
     port: u16,
     protocol: Protocol,
     client: HttpClient,
+    metrics: Arc<ListenerMetrics>,
 }
 
 /// Accepts HTTP connections for `listener` until `stop` (the accept loop only: connections
@@ -92,6 +97,7 @@ pub async fn run_listener(
         port,
         protocol: listener.protocol,
         client,
+        metrics: state.listeners.get(&listener.name),
     });
     loop {
         let (stream, peer) = tokio::select! {
@@ -166,7 +172,11 @@ where
     async move {
         let service = hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
-            async move { Ok::<_, std::convert::Infallible>(handle(req, peer, &site, &state).await) }
+            async move {
+                let resp = handle(req, peer, &site, &state).await;
+                site.metrics.record(resp.status().as_u16());
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let io = TokioIo::new(io);
         if http2 {
