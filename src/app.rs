@@ -9,7 +9,7 @@ use crate::balancer::proxy::BalancerState;
 use crate::balancer::report::Reporter;
 use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
-use crate::dns::server::{DnsState, Settings, run_tcp, run_udp};
+use crate::dns::server::{DnsState, Settings, run_tcp};
 use crate::dns::xfr::notify_all;
 use crate::health::Checker;
 use crate::pool::{Pools, binding_problems};
@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -124,11 +124,20 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     watcher.update(&config);
     let mut tasks = JoinSet::new();
     let mut dns_addrs = Vec::new();
+    // One UDP socket and receive loop per worker thread of the runtime.
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
     for &addr in &config.dns.listen {
-        let (udp, tcp, bound) = bind_dns(addr).await?;
-        tracing::info!(udp = %bound, tcp = %bound, "dns listening");
+        let (udp, tcp, bound) = bind_dns(addr, workers).await?;
+        tracing::info!(udp = %bound, tcp = %bound, workers = udp.len(), "dns listening");
         dns_addrs.push(bound);
-        tasks.spawn(run_udp(udp, state.clone(), shutdown.clone()));
+        for socket in udp {
+            spawn_udp(&mut tasks, socket, state.clone(), shutdown.clone()).map_err(|source| {
+                AppError::Bind {
+                    addr: bound,
+                    source,
+                }
+            })?;
+        }
         tasks.spawn(run_tcp(
             tcp,
             state.clone(),
@@ -234,14 +243,17 @@ fn start_scaler(
     (rx, Arc::new(handle))
 }
 
-/// A UDP socket and a TCP listener on the same address. With port 0 the UDP port the kernel
-/// picks may already be taken for TCP by someone else: then try another.
-async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAddr), AppError> {
+/// `workers` UDP sockets and a TCP listener on the same address. With port 0 the UDP port the
+/// kernel picks may already be taken for TCP by someone else: then try another.
+async fn bind_dns(
+    addr: SocketAddr,
+    workers: usize,
+) -> Result<(Vec<std::net::UdpSocket>, TcpListener, SocketAddr), AppError> {
     let err = |source| AppError::Bind { addr, source };
     let mut attempts = 0;
     loop {
-        let udp = UdpSocket::bind(addr).await.map_err(err)?;
-        let bound = udp.local_addr().map_err(err)?;
+        let udp = bind_udp(addr, workers).map_err(err)?;
+        let bound = udp[0].local_addr().map_err(err)?;
         match TcpListener::bind(bound).await {
             Ok(tcp) => return Ok((udp, tcp, bound)),
             Err(e) if addr.port() == 0 && attempts < 20 => {
@@ -251,6 +263,41 @@ async fn bind_dns(addr: SocketAddr) -> Result<(UdpSocket, TcpListener, SocketAdd
             Err(e) => return Err(err(e)),
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    crate::dns::udp::bind(addr, workers)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_udp(addr: SocketAddr, _workers: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
+    Ok(vec![std::net::UdpSocket::bind(addr)?])
+}
+
+/// Serves `socket`: a batched worker on a thread of its own on Linux, else a task.
+#[cfg(target_os = "linux")]
+fn spawn_udp(
+    tasks: &mut JoinSet<()>,
+    socket: std::net::UdpSocket,
+    state: Arc<DnsState>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, shutdown));
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn spawn_udp(
+    tasks: &mut JoinSet<()>,
+    socket: std::net::UdpSocket,
+    state: Arc<DnsState>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    socket.set_nonblocking(true)?;
+    let socket = tokio::net::UdpSocket::from_std(socket)?;
+    tasks.spawn(crate::dns::server::run_udp(socket, state, shutdown));
+    Ok(())
 }
 
 /// Opens the geo database when it is new, moved or changed on disk; a broken file keeps the

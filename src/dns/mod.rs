@@ -8,6 +8,8 @@ pub mod metrics;
 pub mod name;
 pub mod respond;
 pub mod server;
+#[cfg(target_os = "linux")]
+pub mod udp;
 pub mod wire;
 pub mod writer;
 pub mod xfr;

@@ -102,7 +102,8 @@ impl DnsState {
     }
 }
 
-/// Answers UDP queries on `socket` until `shutdown`.
+/// Answers UDP queries on `socket` until `shutdown` (where [`super::udp`]'s batched
+/// workers are not available).
 pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 65535];
     loop {
@@ -211,7 +212,7 @@ fn transfer(catalog: &Catalog, req: &Request, peer: SocketAddr, state: &DnsState
     }
 }
 
-fn log_query(state: &DnsState, peer: SocketAddr, transport: &str, query: &[u8], reply: &[u8]) {
+pub(crate) fn log_query(state: &DnsState, peer: SocketAddr, transport: &str, query: &[u8], reply: &[u8]) {
     if !state.settings.load().query_log {
         return;
     }
