@@ -199,7 +199,13 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         .latency_report
         .as_ref()
         .map(|r| super::admin::latency_report(&ctx, r));
+    let grace = parse_duration(raw.shutdown.grace.get_ref())
+        .map_err(|e| ctx.at(&raw.shutdown.grace, format!("shutdown.grace: {e}")))?;
+    if grace > Duration::from_secs(3600) {
+        return Err(ctx.at(&raw.shutdown.grace, "shutdown.grace must be at most 1h"));
+    }
     Ok(Config {
+        shutdown_grace: grace,
         scaler,
         path: None,
         admin: admin.transpose()?,
@@ -271,6 +277,7 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
         tcp_idle_timeout: timeout,
         tcp_max_connections: max_conn as usize,
         transfer: transfer(ctx, &d.transfer)?,
+        rrl: super::rrl::validate(ctx, &d.rrl)?,
     })
 }
 
@@ -296,7 +303,18 @@ fn transfer(ctx: &Ctx<'_>, t: &super::file::FileTransfer) -> Result<TransferConf
         })?;
         notify.push(addr);
     }
-    Ok(TransferConfig { allow, notify })
+    let max = *t.max_concurrent.get_ref();
+    if max == 0 {
+        return Err(ctx.at(
+            &t.max_concurrent,
+            "dns.transfer.max_concurrent must be at least 1",
+        ));
+    }
+    Ok(TransferConfig {
+        allow,
+        notify,
+        max_concurrent: max as usize,
+    })
 }
 
 fn log(ctx: &Ctx<'_>, l: FileLog) -> Result<LogConfig, ConfigError> {

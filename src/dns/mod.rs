@@ -7,6 +7,7 @@ pub mod loader;
 pub mod metrics;
 pub mod name;
 pub mod respond;
+pub mod rrl;
 pub mod server;
 pub mod wire;
 pub mod writer;
