@@ -186,7 +186,7 @@ fn slow_headers_are_cut_off_and_slow_bodies_get_408() {
         }
         let mut b = [0u8; 256];
         s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
-        if matches!(s.read(&mut b), Ok(_)) {
+        if s.read(&mut b).is_ok() {
             cut = true;
             break;
         }
