@@ -186,3 +186,23 @@ fn concurrent_transfers_are_capped() {
         flags(&first) & 0xF == 0
     });
 }
+
+#[test]
+fn any_over_udp_gets_one_rrset_and_all_of_them_over_tcp() {
+    let (_s, srv, _admin) = start("");
+    let types = |reply: &[u8]| {
+        let m = hickory_proto::op::Message::from_vec(reply).unwrap();
+        let mut t: Vec<String> = m
+            .answers
+            .iter()
+            .map(|r| r.record_type().to_string())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let udp = udp_raw(srv.addr, &query(5, "example.test", 255, Some(1232))).unwrap();
+    assert_eq!(types(&udp).len(), 1, "{:?}", types(&udp));
+    let tcp = tcp_raw(srv.addr, &query(5, "example.test", 255, None));
+    assert_eq!(types(&tcp), ["NS", "SOA"]);
+}

@@ -106,7 +106,12 @@ impl Rrl {
             return Verdict::Send;
         }
         let slip = u64::from(self.config.slip);
-        if slip > 0 && self.slip_turn.fetch_add(1, Ordering::Relaxed).is_multiple_of(slip) {
+        if slip > 0
+            && self
+                .slip_turn
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(slip)
+        {
             Verdict::Slip
         } else {
             Verdict::Drop
