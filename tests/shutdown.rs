@@ -149,3 +149,76 @@ fn a_broken_file_at_start_falls_back_to_the_last_good_copy() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn sigterm_lets_a_zone_transfer_in_flight_finish() {
+    use std::io::{Read, Write};
+    // A zone larger than the socket buffers: the transfer is still being written when the
+    // signal comes.
+    let mut zone = ZONE.1.to_string();
+    let filler = "x".repeat(240);
+    for i in 0..30_000 {
+        zone.push_str(&format!("t{i} TXT \"{filler}\"\n"));
+    }
+    let config =
+        format!("{CONFIG}tcp_idle_timeout = \"30s\"\n[dns.transfer]\nallow = [\"127.0.0.1\"]\n");
+    let setup = Setup::new(&config, &[(ZONE.0, &zone)]);
+    let mut srv = Server::start(&setup.config());
+    let mut s = small_window_connect(srv.addr);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let q = query(9, "example.test", 252, None);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    s.write_all(&framed).unwrap();
+    let mut read_message = |s: &mut TcpStream| {
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut m).unwrap();
+        hickory_proto::op::Message::from_vec(&m).unwrap()
+    };
+    let first = read_message(&mut s);
+    assert_eq!(first.metadata.response_code, ResponseCode::NoError);
+    sigterm(&srv);
+    assert!(
+        poll(|| TcpStream::connect(srv.addr).is_err()),
+        "new DNS connections still accepted after SIGTERM"
+    );
+    // The rest of the transfer still arrives, up to the closing SOA.
+    let soa = |m: &hickory_proto::op::Message| {
+        m.answers
+            .iter()
+            .filter(|r| r.record_type() == hickory_proto::rr::RecordType::SOA)
+            .count()
+    };
+    let (mut soas, mut records) = (soa(&first), first.answers.len());
+    while soas < 2 {
+        let m = read_message(&mut s);
+        soas += soa(&m);
+        records += m.answers.len();
+    }
+    assert_eq!(
+        records,
+        30_000 + 5,
+        "SOA, NS, ns A, www A, the TXT records, SOA"
+    );
+    let status = exit_within(&mut srv, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+/// A blocking connection with a small receive buffer, so that the server cannot write much
+/// ahead of what the client has read.
+fn small_window_connect(addr: SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(addr).await.unwrap()
+    });
+    let std = stream.into_std().unwrap();
+    std.set_nonblocking(false).unwrap();
+    std
+}
