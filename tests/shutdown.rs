@@ -170,7 +170,7 @@ fn sigterm_lets_a_zone_transfer_in_flight_finish() {
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&q);
     s.write_all(&framed).unwrap();
-    let mut read_message = |s: &mut TcpStream| {
+    let read_message = |s: &mut TcpStream| {
         let mut len = [0u8; 2];
         s.read_exact(&mut len).unwrap();
         let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
