@@ -233,3 +233,25 @@ fn connections_over_the_cap_get_503_and_are_counted() {
     }));
     drop(second);
 }
+
+#[test]
+fn a_tcp_listener_over_its_cap_closes_the_extra_connection() {
+    let b = Backend::start(0);
+    let (_s, _srv, lb, admin) = start(&b, "protocol = \"tcp\"\nmax_connections = 1\n");
+    let mut first = TcpStream::connect(lb).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = TcpStream::connect(lb).unwrap();
+    let (said, took) = read_to_close(&mut second);
+    assert_eq!(said, "", "a tcp listener answers nothing of its own");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(metric(
+        admin,
+        "roundhouse_listener_connections_refused_total{listener=\"web\"} 1"
+    ));
+    // The admitted connection still reaches the target.
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (said, _) = read_to_close(&mut first);
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+}
