@@ -206,3 +206,37 @@ fn any_over_udp_gets_one_rrset_and_all_of_them_over_tcp() {
     let tcp = tcp_raw(srv.addr, &query(5, "example.test", 255, None));
     assert_eq!(types(&tcp), ["NS", "SOA"]);
 }
+
+/// Sends `n` queries from one socket and counts full answers (not truncated).
+fn flood(addr: SocketAddr, n: u16) -> usize {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for id in 0..n {
+        sock.send_to(&query(id, "www.example.test", 1, Some(1232)), addr)
+            .unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    let mut answered = 0;
+    while let Ok((len, _)) = sock.recv_from(&mut buf) {
+        if flags(&buf[..len]) & 0x0200 == 0 {
+            answered += 1;
+        }
+    }
+    answered
+}
+
+#[test]
+fn rate_limiting_follows_a_reload() {
+    let (setup, srv, _admin) = start("");
+    assert_eq!(flood(srv.addr, 50), 50, "off by default");
+    let config = std::fs::read_to_string(setup.config()).unwrap();
+    std::fs::write(
+        setup.config(),
+        config.replace("[admin]", "[dns.rrl]\nresponses_per_second = 5\n[admin]"),
+    )
+    .unwrap();
+    srv.eventually("rate limiting after the reload", || {
+        flood(srv.addr, 50) <= 10
+    });
+}
