@@ -365,6 +365,7 @@ fn settings(config: &Config, previous: Option<&Settings>) -> Settings {
         query_log: config.dns.query_log,
         transfer: config.dns.transfer.clone(),
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
+        tcp_io_timeout: config.dns.tcp_io_timeout,
         rrl,
     }
 }

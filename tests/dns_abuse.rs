@@ -102,33 +102,41 @@ fn names_outside_the_zones_are_refused_and_recursion_is_never_offered() {
 
 #[test]
 fn silent_and_trickling_tcp_clients_are_cut_off_and_udp_keeps_answering() {
-    let (_s, srv, admin) = start("tcp_max_connections = 2\ntcp_idle_timeout = \"1s\"\n");
+    let (_s, srv, admin) =
+        start("tcp_max_connections = 2\ntcp_idle_timeout = \"1s\"\ntcp_io_timeout = \"500ms\"\n");
     // Two clients take both slots: one says nothing, one sends half a length prefix.
-    let silent = TcpStream::connect(srv.addr).unwrap();
+    let mut silent = TcpStream::connect(srv.addr).unwrap();
     let mut trickle = TcpStream::connect(srv.addr).unwrap();
     trickle.write_all(&[0]).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(100));
     // UDP is not held up by them.
     assert_eq!(
         rcode(&ask(srv.addr, "www.example.test", 1)),
         ResponseCode::NoError
     );
-    assert!(started.elapsed() < Duration::from_millis(500));
-    // A third TCP client waits in the backlog until a slot frees up: after the timeout.
+    assert!(started.elapsed() < Duration::from_millis(450));
+    // A third TCP client waits in the backlog until a slot frees up.
     let r = tcp_raw(srv.addr, &query(3, "www.example.test", 1, None));
-    let waited = started.elapsed();
     assert_eq!(flags(&r) & 0xF, 0);
-    assert!(
-        waited >= Duration::from_millis(700) && waited < Duration::from_secs(4),
-        "waited {waited:?}"
-    );
-    // Both hogs were disconnected.
-    for mut s in [silent, trickle] {
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The trickler is cut off after the I/O timeout, the silent one after the idle timeout.
+    let closed_after = |s: &mut TcpStream| {
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let mut b = [0u8; 1];
         assert!(matches!(s.read(&mut b), Ok(0) | Err(_)));
-    }
+        started.elapsed()
+    };
+    let trickle_cut = closed_after(&mut trickle);
+    let silent_cut = closed_after(&mut silent);
+    assert!(
+        trickle_cut >= Duration::from_millis(400) && trickle_cut < silent_cut,
+        "trickler cut after {trickle_cut:?}, silent client after {silent_cut:?}"
+    );
+    assert!(
+        silent_cut >= Duration::from_millis(900) && silent_cut < Duration::from_secs(3),
+        "silent client cut after {silent_cut:?}"
+    );
     assert!(metric(admin, "roundhouse_dns_tcp_timeouts_total") >= 2);
 }
 
@@ -166,7 +174,7 @@ fn concurrent_transfers_are_capped() {
         zone.push_str(&format!("t{i} TXT \"{filler}\"\n"));
     }
     let (_s, srv, admin) = start_with_zone(
-        "tcp_idle_timeout = \"30s\"\n[dns.transfer]\nallow = [\"127.0.0.1\"]\nmax_concurrent = 1\n",
+        "tcp_idle_timeout = \"30s\"\ntcp_io_timeout = \"30s\"\n[dns.transfer]\nallow = [\"127.0.0.1\"]\nmax_concurrent = 1\n",
         &zone,
     );
     let (stalled, first) = axfr(srv.addr);

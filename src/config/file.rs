@@ -94,10 +94,14 @@ pub struct FileDns {
     /// Log every query at info level.
     #[serde(default)]
     pub query_log: bool,
-    /// Close a TCP connection after this long without a complete query, or when a reply
-    /// cannot be written for this long. Bounds a slow or silent client. Default `10s`.
+    /// Close a TCP connection after this long without the start of a query. Default `10s`.
     #[serde(default = "default_tcp_idle_timeout")]
     pub tcp_idle_timeout: Spanned<String>,
+    /// Once a query has begun, the rest of it must arrive within this time, and each reply
+    /// must be taken by the client within it; else the connection is closed (a trickling
+    /// client or one that does not read). Default `2s`.
+    #[serde(default = "default_tcp_io_timeout")]
+    pub tcp_io_timeout: Spanned<String>,
     /// Most TCP connections served at once; further ones wait in the kernel's backlog.
     /// Default 512.
     #[serde(default = "default_tcp_max_connections")]
@@ -118,6 +122,7 @@ impl Default for FileDns {
             zone: Vec::new(),
             query_log: false,
             tcp_idle_timeout: default_tcp_idle_timeout(),
+            tcp_io_timeout: default_tcp_io_timeout(),
             tcp_max_connections: default_tcp_max_connections(),
             transfer: FileTransfer::default(),
             rrl: super::rrl::FileRrl::default(),
@@ -195,6 +200,10 @@ fn default_listen() -> Vec<Spanned<String>> {
 
 fn default_zones_dir() -> Option<Spanned<String>> {
     Some(spanned("zones".to_string()))
+}
+
+fn default_tcp_io_timeout() -> Spanned<String> {
+    spanned("2s".to_string())
 }
 
 fn default_tcp_idle_timeout() -> Spanned<String> {

@@ -94,6 +94,8 @@ pub struct DnsConfig {
     pub query_log: bool,
     /// TCP idle timeout.
     pub tcp_idle_timeout: Duration,
+    /// Time for the rest of a begun query, and for each reply write.
+    pub tcp_io_timeout: Duration,
     /// Concurrent TCP connections.
     pub tcp_max_connections: usize,
     /// Who may transfer zones, and whom to notify.

@@ -258,6 +258,14 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
             "dns.tcp_idle_timeout must be greater than 0",
         ));
     }
+    let io = parse_duration(d.tcp_io_timeout.get_ref())
+        .map_err(|e| ctx.at(&d.tcp_io_timeout, format!("dns.tcp_io_timeout: {e}")))?;
+    if io.is_zero() {
+        return Err(ctx.at(
+            &d.tcp_io_timeout,
+            "dns.tcp_io_timeout must be greater than 0",
+        ));
+    }
     let max_conn = *d.tcp_max_connections.get_ref();
     if max_conn == 0 {
         return Err(ctx.at(
@@ -275,6 +283,7 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
         zones,
         query_log: d.query_log,
         tcp_idle_timeout: timeout,
+        tcp_io_timeout: io,
         tcp_max_connections: max_conn as usize,
         transfer: transfer(ctx, &d.transfer)?,
         rrl: super::rrl::validate(ctx, &d.rrl)?,
@@ -353,6 +362,10 @@ mod tests {
         assert!(
             parse_err("[dns]\ntcp_idle_timeout = \"3 parsecs\"\n")
                 .starts_with("t.toml:2: dns.tcp_idle_timeout")
+        );
+        assert_eq!(
+            parse_err("[dns]\n\ntcp_io_timeout = \"0s\"\n"),
+            "t.toml:3: dns.tcp_io_timeout must be greater than 0"
         );
     }
 

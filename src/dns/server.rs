@@ -3,8 +3,9 @@
 //! current catalog snapshot once; nothing here locks.
 //!
 //! Abuse controls: UDP answers pass response rate limiting ([`crate::dns::rrl`]); TCP
-//! connections are capped (`tcp_max_connections`) and a client that does not complete a
-//! query, or does not read its reply, within `tcp_idle_timeout` is disconnected; zone
+//! connections are capped (`tcp_max_connections`); a client that sends nothing for
+//! `tcp_idle_timeout`, or does not complete a begun query or read a reply within
+//! `tcp_io_timeout`, is disconnected; zone
 //! transfers go only to `transfer.allow` and at most `transfer.max_concurrent` at once.
 
 use crate::config::TransferConfig;
@@ -36,8 +37,10 @@ pub struct Settings {
     pub query_log: bool,
     /// Zone transfer policy.
     pub transfer: TransferConfig,
-    /// TCP idle timeout (also bounds a partial query and each reply write).
+    /// TCP idle timeout: longest wait for the first byte of a query.
     pub tcp_idle_timeout: Duration,
+    /// Longest time for the rest of a begun query, and for each reply write.
+    pub tcp_io_timeout: Duration,
     /// Response rate limiting of UDP answers (`None`: off).
     pub rrl: Option<Arc<Rrl>>,
 }
@@ -253,22 +256,39 @@ async fn serve_connection(
     closing: &Closing,
 ) {
     let _ = stream.set_nodelay(true);
-    let idle = state.settings.load().tcp_idle_timeout;
+    let (idle, io) = {
+        let s = state.settings.load();
+        (s.tcp_idle_timeout, s.tcp_io_timeout)
+    };
     let mut buf = vec![0u8; 65535];
     loop {
         let mut len = [0u8; 2];
-        // The whole query, length and message, must arrive within the idle timeout: a
-        // client trickling bytes cannot hold the connection longer than a silent one.
+        // Up to the idle timeout for a query to begin; from its first byte, the I/O timeout
+        // for the rest (as Knot's tcp-idle-timeout and tcp-io-timeout): a client trickling
+        // bytes holds a connection no longer than that.
         let read = async {
-            stream.read_exact(&mut len).await?;
-            let n = usize::from(u16::from_be_bytes(len));
-            stream.read_exact(&mut buf[..n]).await.map(|_| n)
+            let first = tokio::time::timeout(idle, stream.read(&mut len[..1]))
+                .await
+                .map_err(|_| Stop::Timeout)?;
+            if first.map_err(|_| Stop::Gone)? == 0 {
+                return Err(Stop::Gone);
+            }
+            let rest = async {
+                stream.read_exact(&mut len[1..]).await?;
+                let n = usize::from(u16::from_be_bytes(len));
+                stream.read_exact(&mut buf[..n]).await.map(|_| n)
+            };
+            match tokio::time::timeout(io, rest).await {
+                Ok(Ok(n)) => Ok(n),
+                Ok(Err(_)) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Timeout),
+            }
         };
         let n = tokio::select! {
-            r = tokio::time::timeout(idle, read) => match r {
-                Ok(Ok(n)) => n,
-                Ok(Err(_)) => return,
-                Err(_) => {
+            r = read => match r {
+                Ok(n) => n,
+                Err(Stop::Gone) => return,
+                Err(Stop::Timeout) => {
                     state.limits.tcp_timeouts.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
@@ -282,7 +302,7 @@ async fn serve_connection(
                 Transfer::Refused(r) => vec![r],
                 Transfer::Stream(messages, slot) => {
                     let _slot = slot;
-                    if !write_all(&mut stream, &messages, idle, state).await {
+                    if !write_all(&mut stream, &messages, io, state).await {
                         return;
                     }
                     continue;
@@ -292,25 +312,33 @@ async fn serve_connection(
         if let Some(first) = replies.first() {
             log_query(state, peer, "tcp", &buf[..n], first);
         }
-        if !write_all(&mut stream, &replies, idle, state).await {
+        if !write_all(&mut stream, &replies, io, state).await {
             return;
         }
     }
 }
 
+/// Why reading a query stopped.
+enum Stop {
+    /// The client closed or reset the connection.
+    Gone,
+    /// A timeout passed.
+    Timeout,
+}
+
 /// Writes length-prefixed messages; false when the client is gone or has not taken a
-/// message within `idle` (a client that does not read must not hold a connection slot).
+/// message within `io` (a client that does not read must not hold a connection slot).
 async fn write_all(
     stream: &mut TcpStream,
     messages: &[Vec<u8>],
-    idle: Duration,
+    io: Duration,
     state: &DnsState,
 ) -> bool {
     for r in messages {
         let mut framed = Vec::with_capacity(r.len() + 2);
         framed.extend_from_slice(&(r.len() as u16).to_be_bytes());
         framed.extend_from_slice(r);
-        match tokio::time::timeout(idle, stream.write_all(&framed)).await {
+        match tokio::time::timeout(io, stream.write_all(&framed)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return false,
             Err(_) => {
