@@ -3,6 +3,9 @@
 //! of four addresses, NXDOMAIN, a pool answer (health-filtered, rotated), and the same pool
 //! answer steered by geography from an EDNS Client Subnet.
 
+// criterion's macros generate the undocumented `main` and group functions.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use roundhouse::config::Config;
 use roundhouse::dns::catalog::Catalog;

@@ -1,6 +1,9 @@
 //! Target selection by each balancing algorithm over a group of eight targets
 //! ([`Groups::pick`] plus finishing the request, so that in-flight counts stay level).
 
+// criterion's macros generate the undocumented `main` and group functions.
+#![allow(missing_docs)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use roundhouse::balancer::{Groups, Outcome, Pick};
 use roundhouse::config::Config;

@@ -14,6 +14,7 @@ use crate::dns::xfr::notify_all;
 use crate::health::Checker;
 use crate::pool::{Pools, binding_problems};
 use crate::scaler::{Registrations, ScalerHandle};
+use crate::shutdown::Closing;
 use crate::steering::geo::GeoDb;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +64,31 @@ impl ConfigSource {
             ConfigSource::File(p) => Config::load(p),
         }
     }
+
+    /// [`ConfigSource::load`] for a reload: a file that loads is kept as the last good copy.
+    pub fn load_and_keep(&self) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::Embedded => Ok(Config::embedded()),
+            ConfigSource::File(p) => crate::config::last_good::load_and_keep(p),
+        }
+    }
+
+    /// [`ConfigSource::load_and_keep`] for a start: a broken file falls back to its last
+    /// good copy, with the file's error logged.
+    pub fn load_for_start(&self) -> Result<Config, ConfigError> {
+        let ConfigSource::File(p) = self else {
+            return Ok(Config::embedded());
+        };
+        let (cfg, error) = crate::config::last_good::load_or_last_good(p)?;
+        if let Some(e) = error {
+            let copy = crate::config::last_good::path_for(p);
+            tracing::error!(
+                "{e}; STARTING FROM THE LAST GOOD CONFIGURATION {} (fix the file: it reloads when saved)",
+                copy.display()
+            );
+        }
+        Ok(cfg)
+    }
 }
 
 /// A running server: its bound addresses and the means to reload and stop it.
@@ -75,8 +101,12 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// Send to reload now (what SIGHUP does).
     pub reload: mpsc::UnboundedSender<bool>,
-    /// Cancel to stop everything.
+    /// Cancel to stop everything at once ([`Running::stop_gracefully`] closes first).
     pub shutdown: CancellationToken,
+    /// The first stage of stopping: client-facing accept loops and connections.
+    pub closing: Closing,
+    /// `shutdown.grace` of the configuration in force.
+    grace: Arc<std::sync::Mutex<Duration>>,
     /// The running scaling groups.
     pub scaler: Arc<ScalerHandle>,
     tasks: JoinSet<()>,
@@ -87,11 +117,32 @@ impl Running {
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+
+    /// Stops accepting (listening sockets close), lets open client connections finish what
+    /// is in flight for up to `shutdown.grace`, then stops everything.
+    pub async fn stop_gracefully(self) {
+        let grace = *self.grace.lock().expect("grace lock");
+        self.closing.close();
+        let open = self.closing.open_connections();
+        tracing::info!(
+            open,
+            ?grace,
+            "closing: no new connections; finishing requests in flight"
+        );
+        if self.closing.drained(grace).await {
+            tracing::info!("every connection finished");
+        } else {
+            let open = self.closing.open_connections();
+            tracing::warn!(open, "shutdown.grace passed; cutting the connections left");
+        }
+        self.shutdown.cancel();
+        self.join().await;
+    }
 }
 
 /// Loads configuration and zones, binds the sockets and starts serving.
 pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
-    let config = source.load()?;
+    let config = source.load_for_start()?;
     let (runtime, control) = Runtime::new();
     let runtime = Arc::new(runtime);
     runtime.loaded(&config);
@@ -113,7 +164,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     checker.first_round(first_round_limit(&config)).await;
     let state = Arc::new(DnsState::new(
         catalog,
-        settings(&config),
+        settings(&config, None),
         pools,
         checker.table(),
     ));
@@ -123,6 +174,8 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
     let mut watcher = crate::watch::Watcher::new(reload.clone());
     watcher.update(&config);
     let mut tasks = JoinSet::new();
+    let closing = Closing::new();
+    let grace = Arc::new(std::sync::Mutex::new(config.shutdown_grace));
     let mut dns_addrs = Vec::new();
     // One UDP socket and receive loop per worker thread of the runtime.
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -131,7 +184,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         tracing::info!(udp = %bound, tcp = %bound, workers = udp.len(), "dns listening");
         dns_addrs.push(bound);
         for socket in udp {
-            spawn_udp(&mut tasks, socket, state.clone(), shutdown.clone()).map_err(|source| {
+            spawn_udp(&mut tasks, socket, state.clone(), closing.clone()).map_err(|source| {
                 AppError::Bind {
                     addr: bound,
                     source,
@@ -142,11 +195,12 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
             tcp,
             state.clone(),
             config.dns.tcp_max_connections,
+            closing.clone(),
             shutdown.clone(),
         ));
     }
     let balancer = Arc::new(BalancerState::new(groups, checker.table()));
-    let mut listeners = Listeners::default();
+    let mut listeners = Listeners::new(closing.clone());
     let errors = listeners.reconcile(&config.balancer.listeners, &balancer, &shutdown);
     if let Some(e) = errors.into_iter().next() {
         return Err(AppError::Listen(e));
@@ -183,14 +237,17 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         shutdown: shutdown.clone(),
         admin,
         runtime,
+        grace: grace.clone(),
     };
-    tasks.spawn(watch.run(watcher, rx, control, shutdown.clone()));
+    tasks.spawn(watch.run(watcher, rx, control, closing.clone()));
     Ok(Running {
         listener_addrs,
         admin_addr,
         dns_addrs,
         reload,
         shutdown,
+        closing,
+        grace,
         scaler,
         tasks,
     })
@@ -281,9 +338,9 @@ fn spawn_udp(
     tasks: &mut JoinSet<()>,
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
-    shutdown: CancellationToken,
+    closing: Closing,
 ) -> std::io::Result<()> {
-    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, shutdown));
+    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, closing));
     Ok(())
 }
 
@@ -292,11 +349,11 @@ fn spawn_udp(
     tasks: &mut JoinSet<()>,
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
-    shutdown: CancellationToken,
+    closing: Closing,
 ) -> std::io::Result<()> {
     socket.set_nonblocking(true)?;
     let socket = tokio::net::UdpSocket::from_std(socket)?;
-    tasks.spawn(crate::dns::server::run_udp(socket, state, shutdown));
+    tasks.spawn(crate::dns::server::run_udp(socket, state, closing));
     Ok(())
 }
 
@@ -344,11 +401,19 @@ fn log_binding_problems(config: &Config, catalog: &crate::dns::catalog::Catalog)
     }
 }
 
-fn settings(config: &Config) -> Settings {
+/// The DNS server's per-query settings; the rate limiter (and its table of accounts) is kept
+/// from `previous` while `[dns.rrl]` is unchanged.
+fn settings(config: &Config, previous: Option<&Settings>) -> Settings {
+    let kept = previous
+        .and_then(|p| p.rrl.clone())
+        .filter(|r| *r.config() == config.dns.rrl);
+    let rrl = kept.or_else(|| crate::dns::rrl::Rrl::new(&config.dns.rrl).map(Arc::new));
     Settings {
         query_log: config.dns.query_log,
         transfer: config.dns.transfer.clone(),
         tcp_idle_timeout: config.dns.tcp_idle_timeout,
+        tcp_io_timeout: config.dns.tcp_io_timeout,
+        rrl,
     }
 }
 
@@ -368,6 +433,7 @@ struct Watched {
     shutdown: CancellationToken,
     admin: Option<Arc<Admin>>,
     runtime: Arc<Runtime>,
+    grace: Arc<std::sync::Mutex<Duration>>,
 }
 
 impl Watched {
@@ -376,7 +442,7 @@ impl Watched {
         mut watcher: crate::watch::Watcher,
         mut rx: mpsc::UnboundedReceiver<bool>,
         mut control: mpsc::UnboundedReceiver<Control>,
-        shutdown: CancellationToken,
+        closing: Closing,
     ) {
         loop {
             let force = tokio::select! {
@@ -399,7 +465,11 @@ impl Watched {
                     }
                     continue;
                 }
-                () = shutdown.cancelled() => return,
+                () = closing.closed() => {
+                    // Listening sockets close now: new connections are refused.
+                    self.listeners.close_all();
+                    return;
+                }
             };
             // Editors write in several steps: let the burst settle, then reload once.
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -430,7 +500,7 @@ impl Watched {
     /// Reads the configuration again and swaps; the error when it is invalid (the previous
     /// configuration keeps serving).
     fn reload_now(&mut self, force: bool) -> Result<(), String> {
-        let result = match self.source.load() {
+        let result = match self.source.load_and_keep() {
             Ok(c) => {
                 if c.dns.listen != self.config.dns.listen {
                     tracing::warn!("dns.listen changed: restart to listen on the new addresses");
@@ -438,6 +508,7 @@ impl Watched {
                 self.reload_admin(&c);
                 self.scaler.reconfigure(&c.scaler);
                 self.runtime.loaded(&c);
+                *self.grace.lock().expect("grace lock") = c.shutdown_grace;
                 self.base = c;
                 Ok(())
             }
@@ -498,7 +569,8 @@ impl Watched {
         }
         self.state.metrics.sync_zones(&catalog);
         self.state.catalog.store(Arc::new(catalog));
-        self.state.settings.store(Arc::new(settings(&self.config)));
+        let next = settings(&self.config, Some(&self.state.settings.load()));
+        self.state.settings.store(Arc::new(next));
         self.state.pools.store(Arc::new(pools));
         load_geo(&self.config, &self.state);
         let targets = self.config.dns.transfer.notify.clone();

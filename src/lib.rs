@@ -28,6 +28,7 @@ pub mod dns;
 pub mod health;
 pub mod pool;
 pub mod scaler;
+pub mod shutdown;
 pub mod steering;
 pub mod tour;
 pub mod watch;

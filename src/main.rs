@@ -221,7 +221,7 @@ fn serve(
     log_format: Option<FormatArg>,
 ) -> anyhow::Result<()> {
     let source = source(config);
-    let cfg = source.load()?;
+    let cfg = source.load_for_start()?;
     init_logging(Some(&cfg), log_format);
     let embedded = matches!(source, ConfigSource::Embedded);
 
@@ -250,13 +250,15 @@ fn serve(
         if embedded {
             print_demo_extras(&running.dns_addrs);
         }
-        let stop = running.shutdown.clone();
+        wait_for_termination().await;
+        tracing::info!("shutting down");
+        // A second signal does not wait for the grace period.
+        let cut = running.shutdown.clone();
         tokio::spawn(async move {
             wait_for_termination().await;
-            tracing::info!("shutting down");
-            stop.cancel();
+            cut.cancel();
         });
-        running.join().await;
+        running.stop_gracefully().await;
         anyhow::Ok(())
     })
 }

@@ -433,6 +433,7 @@ impl Admin {
         }
         metrics::measured(&mut out, &per_region);
         self.dns.metrics.render(&mut out);
+        self.dns.limits.render(&mut out);
         let status = self.status();
         metrics::pools_and_health(&mut out, &status);
         metrics::reloads(&mut out, &status);
@@ -442,6 +443,7 @@ impl Admin {
             groups.render_metrics(&mut out);
             b.listeners.render(&mut out);
             metrics::client_rtt(&mut out, &b.rtt.stats());
+            b.connections.render(&mut out);
         }
         if let Some(scaler) = &self.scaler {
             let activities = |g: &str| {

@@ -8,6 +8,7 @@ use super::rules::Action;
 use super::tcp::{Chooser, TcpTimeouts, run_tcp_listener};
 use super::{InFlight, Outcome, Pick};
 use crate::config::{Listener, Protocol};
+use crate::shutdown::Closing;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,12 +34,28 @@ struct Running {
 }
 
 /// Accept loops by listener name.
-#[derive(Default)]
 pub struct Listeners {
     running: Vec<Running>,
+    closing: Closing,
 }
 
 impl Listeners {
+    /// No listener yet; connections are counted by `closing`.
+    pub fn new(closing: Closing) -> Listeners {
+        Listeners {
+            running: Vec::new(),
+            closing,
+        }
+    }
+
+    /// Stops every accept loop and closes the listening sockets (new connections are
+    /// refused); open connections go on.
+    pub fn close_all(&mut self) {
+        for r in self.running.drain(..) {
+            r.stop.cancel();
+        }
+    }
+
     /// Makes the running listeners match `wanted`. A listener that cannot start is reported
     /// and, if it replaced a running one, that one keeps running.
     pub fn reconcile(
@@ -58,7 +75,7 @@ impl Listeners {
             match prev {
                 // An https listener restarts on every reload: that re-reads its certificate.
                 Some(r) if r.config == *l && l.protocol != Protocol::Https => next.push(r),
-                prev => match start(l, prev.as_ref(), state, shutdown) {
+                prev => match start(l, prev.as_ref(), state, &self.closing, shutdown) {
                     Ok(r) => {
                         if let Some(p) = prev {
                             p.stop.cancel();
@@ -98,6 +115,7 @@ fn start(
     l: &Listener,
     prev: Option<&Running>,
     state: &Arc<BalancerState>,
+    closing: &Closing,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Running> {
     let socket = match prev {
@@ -128,7 +146,17 @@ fn start(
             connect: l.timeouts.connect,
             idle: l.timeouts.idle,
         };
-        let run = run_tcp_listener(tcp, l.name.clone(), chooser, timeouts, shutdown.clone());
+        let conns = state.connections(&l.name);
+        let limit = (conns, l.max_connections);
+        let run = run_tcp_listener(
+            tcp,
+            l.name.clone(),
+            chooser,
+            timeouts,
+            limit,
+            closing.clone(),
+            shutdown.clone(),
+        );
         // Stopping ends the accept loop only; open connections end with `shutdown`.
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -144,6 +172,7 @@ fn start(
             tls,
             state.clone(),
             stop.clone(),
+            closing.clone(),
             shutdown.clone(),
         ));
     }

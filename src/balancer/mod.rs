@@ -5,6 +5,7 @@
 //! listeners.
 
 mod algorithm;
+pub mod conns;
 mod drain;
 mod group;
 mod hash;

@@ -4,7 +4,14 @@
 //! X-Forwarded-For/-Proto/-Port added. A target that cannot be connected to is skipped and
 //! the next one tried (the request has not reached it), and so is one that resets an
 //! idempotent request; no ready target gives 503, a failed target 502, a slow one 504.
+//!
+//! Client limits: a header not complete within `header_timeout` closes the connection
+//! (slowloris), a header block over `max_header_bytes` gets 431, a request target over
+//! `max_uri_bytes` 414, a body not complete within `body_timeout` 408, and a connection over
+//! `max_connections` a 503 before it is closed. Conflicting body framings (request
+//! smuggling) are settled before a request is routed (see [`refuse`]).
 
+use super::conns::{Admitted, OVER_CAPACITY};
 use super::idle::IdleIo;
 use super::listener_metrics::{ListenerBook, ListenerMetrics};
 use super::rules::{Action, FixedResponse, RequestView, route};
@@ -13,6 +20,7 @@ use super::tracked::Tracked;
 use super::{Groups, Outcome, Pick};
 use crate::config::{Listener, Protocol};
 use crate::health::HealthTable;
+use crate::shutdown::Closing;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -26,7 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +59,8 @@ pub struct BalancerState {
     pub rtt: Arc<super::rtt::RttBook>,
     /// Responses per listener.
     pub listeners: ListenerBook,
+    /// Open and refused client connections by listener.
+    pub connections: super::conns::Book,
 }
 
 impl BalancerState {
@@ -62,7 +72,13 @@ impl BalancerState {
             turns: AtomicU64::new(0),
             rtt: Arc::default(),
             listeners: ListenerBook::default(),
+            connections: super::conns::Book::default(),
         }
+    }
+
+    /// The connection counts of listener `name`.
+    pub fn connections(&self, name: &str) -> Arc<super::conns::Connections> {
+        self.connections.get(name)
     }
 }
 
@@ -73,16 +89,19 @@ struct Site {
     protocol: Protocol,
     client: HttpClient,
     metrics: Arc<ListenerMetrics>,
+    limits: Limits,
 }
 
-/// Accepts HTTP connections for `listener` until `stop` (the accept loop only: connections
-/// already open run on until they close or `shutdown`).
+/// Accepts HTTP connections for `listener` until `stop` or closing begins (the accept loop
+/// only: connections already open run on until they close, finish their request in flight
+/// once closing has begun, or `shutdown`).
 pub async fn run_listener(
     tcp: TcpListener,
     listener: Listener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<BalancerState>,
     stop: CancellationToken,
+    closing: Closing,
     shutdown: CancellationToken,
 ) {
     let port = tcp.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -98,25 +117,48 @@ pub async fn run_listener(
         protocol: listener.protocol,
         client,
         metrics: state.listeners.get(&listener.name),
+        limits: Limits {
+            header: listener.timeouts.header,
+            body: listener.timeouts.body,
+            max_header_bytes: listener.max_header_bytes,
+            max_uri_bytes: listener.max_uri_bytes,
+        },
     });
+    let conns = state.connections(&listener.name);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (mut stream, peer) = tokio::select! {
             r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
             () = stop.cancelled() => return,
+            () = closing.closed() => return,
+        };
+        let Some(admitted) = conns.admit(listener.max_connections) else {
+            tracing::debug!(listener = %listener.name, client = %peer, "max_connections reached: 503");
+            if tls.is_none() {
+                // Said at once and closed; a client that does not read cannot hold the loop.
+                tokio::spawn(async move {
+                    let send = stream.write_all(OVER_CAPACITY);
+                    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), send).await {
+                        let _ = stream.shutdown().await;
+                    }
+                });
+            }
+            continue;
         };
         state.rtt.sample(&stream, peer.ip());
         let _ = stream.set_nodelay(true);
         let io = IdleIo::new(stream, listener.timeouts.idle);
-        let limits = Limits {
-            header: listener.timeouts.header,
-            max_header_bytes: listener.max_header_bytes,
+        let limits = site.limits;
+        let (site, state) = (site.clone(), state.clone());
+        let stages = Stages {
+            closing: closing.clone(),
+            shutdown: shutdown.clone(),
+            _admitted: admitted,
         };
-        let (site, state, shutdown) = (site.clone(), state.clone(), shutdown.clone());
         let Some(tls) = tls.clone() else {
-            tokio::spawn(serve(io, peer, site, state, limits, Proto::Http1, shutdown));
+            closing.spawn(serve(io, peer, site, state, Proto::Http1, stages));
             continue;
         };
-        tokio::spawn(async move {
+        closing.spawn(async move {
             // The handshake counts as part of the request header: it gets the header timeout.
             match tokio::time::timeout(limits.header, tls.accept(io)).await {
                 Ok(Ok(stream)) => {
@@ -125,7 +167,7 @@ pub async fn run_listener(
                         Some(b"h2") => Proto::Http2,
                         _ => Proto::Http1,
                     };
-                    serve(stream, peer, site, state, limits, proto, shutdown).await
+                    serve(stream, peer, site, state, proto, stages).await
                 }
                 Ok(Err(e)) => tracing::debug!(client = %peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(client = %peer, "TLS handshake timed out"),
@@ -145,7 +187,17 @@ enum Proto {
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     header: Duration,
+    body: Duration,
     max_header_bytes: usize,
+    max_uri_bytes: usize,
+}
+
+/// How a connection ends: gracefully once closing begins, at once at `shutdown`; its place
+/// under `max_connections` is given back when it ends.
+struct Stages {
+    closing: Closing,
+    shutdown: CancellationToken,
+    _admitted: Admitted,
 }
 
 /// Serves one client connection.
@@ -154,13 +206,13 @@ fn serve<I>(
     peer: SocketAddr,
     site: Arc<Site>,
     state: Arc<BalancerState>,
-    limits: Limits,
     proto: Proto,
-    shutdown: CancellationToken,
+    stages: Stages,
 ) -> impl Future<Output = ()> + Send + 'static
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let limits = site.limits;
     let http2 = proto == Proto::Http2;
     let mut h1 = hyper::server::conn::http1::Builder::new();
     h1.timer(TokioTimer::new())
@@ -179,16 +231,29 @@ where
             }
         });
         let io = TokioIo::new(io);
+        let Stages {
+            closing, shutdown, ..
+        } = &stages;
+        // At closing the connection finishes the request in flight, then closes.
+        macro_rules! drive {
+            ($conn:expr) => {{
+                let conn = $conn;
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => return,
+                    () = closing.closed() => conn.as_mut().graceful_shutdown(),
+                    () = shutdown.cancelled() => return,
+                }
+                tokio::select! {
+                    _ = conn => {},
+                    () = shutdown.cancelled() => {},
+                }
+            }};
+        }
         if http2 {
-            tokio::select! {
-                _ = h2.serve_connection(io, service) => {},
-                () = shutdown.cancelled() => {},
-            }
+            drive!(h2.serve_connection(io, service))
         } else {
-            tokio::select! {
-                _ = h1.serve_connection(io, service) => {},
-                () = shutdown.cancelled() => {},
-            }
+            drive!(h1.serve_connection(io, service))
         }
     }
 }
@@ -199,6 +264,9 @@ async fn handle(
     site: &Site,
     state: &BalancerState,
 ) -> Response<Body> {
+    if let Some(refused) = refuse(&req, site.limits) {
+        return refused;
+    }
     let groups = state.groups.load_full();
     let Some(listener) = groups.config().listener(&site.name) else {
         return plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
@@ -238,6 +306,26 @@ async fn handle(
             forward(req, peer, site, state, &groups, group, listener).await
         }
     }
+}
+
+/// A request the balancer does not pass on: one whose target is too long (414). The
+/// connection is closed after the answer.
+///
+/// Request smuggling needs two framings of one body; hyper settles them before a request
+/// gets here (RFC 9112 6.3): two different Content-Lengths, or a Transfer-Encoding that does
+/// not end in `chunked`, are answered 400; Transfer-Encoding with Content-Length is read as
+/// chunked, the Content-Length dropped and the connection closed after the response. The
+/// body is then buffered and sent to the target with a length of our own, so a target never
+/// sees the client's framing.
+fn refuse<B>(req: &Request<B>, limits: Limits) -> Option<Response<Body>> {
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len <= limits.max_uri_bytes {
+        return None;
+    }
+    let mut r = plain(StatusCode::URI_TOO_LONG, "request target too long\n");
+    r.headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    Some(r)
 }
 
 /// The group of `split` whose sticky cookie the request carries, for an available target.
@@ -285,13 +373,21 @@ async fn forward(
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let body = if has_body(&parts.headers) {
-        match Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
+        // A body trickled in must not hold the connection (and a buffer) for ever.
+        let collect = Limited::new(body, MAX_BODY).collect();
+        match tokio::time::timeout(site.limits.body, collect).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
                 return plain(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "request body too large or broken\n",
                 );
+            }
+            Err(_) => {
+                let mut r = plain(StatusCode::REQUEST_TIMEOUT, "request body too slow\n");
+                r.headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
             }
         }
     } else {

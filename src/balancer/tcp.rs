@@ -8,6 +8,8 @@
 //! A half-close (FIN) is passed on, so a client may shut down its write side and still read
 //! the target's answer.
 
+use super::conns::Connections;
+use crate::shutdown::Closing;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,16 +68,20 @@ impl Default for TcpTimeouts {
     }
 }
 
-/// Accepts connections for listener `name` until `shutdown`, forwarding each to a target
-/// from `chooser`. Open connections are closed at shutdown too.
+/// Accepts connections for listener `name` until closing begins or `shutdown`, forwarding
+/// each to a target from `chooser`; with `limit.1` connections open a new one is closed at
+/// once. At closing open connections run on to their end; `shutdown` closes them.
 pub async fn run_tcp_listener<C: Chooser>(
     listener: TcpListener,
     name: String,
     chooser: Arc<C>,
     timeouts: TcpTimeouts,
+    limit: (Arc<Connections>, usize),
+    closing: Closing,
     shutdown: CancellationToken,
 ) {
     let name: Arc<str> = name.into();
+    let (conns, max) = limit;
     loop {
         let (client, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -86,14 +92,20 @@ pub async fn run_tcp_listener<C: Chooser>(
                     continue;
                 }
             },
+            () = closing.closed() => return,
             () = shutdown.cancelled() => return,
         };
+        let Some(admitted) = conns.admit(max) else {
+            tracing::debug!(listener = %name, client = %peer, max, "max_connections reached, connection closed");
+            continue;
+        };
         let (name, chooser, stop) = (name.clone(), chooser.clone(), shutdown.clone());
-        tokio::spawn(async move {
+        closing.spawn(async move {
             tokio::select! {
                 () = serve(client, peer, &name, &*chooser, timeouts) => {},
                 () = stop.cancelled() => {},
             }
+            drop(admitted);
         });
     }
 }

@@ -25,6 +25,10 @@ pub struct FileAdmin {
     /// Whether `GET /v1/status`, `/metrics` and the dashboard are served without the token.
     #[serde(default = "default_public_reads")]
     pub public_reads: Spanned<bool>,
+    /// Allow `listen` on an address other than loopback (the admin API reachable from other
+    /// hosts). Default false: a non-loopback `listen` is an error.
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 fn default_public_reads() -> Spanned<bool> {
@@ -91,6 +95,15 @@ pub(super) fn admin(ctx: &Ctx<'_>, a: &FileAdmin) -> Result<AdminConfig, ConfigE
             ),
         )
     })?;
+    if !is_loopback(&listen) && !a.allow_remote {
+        return Err(ctx.at(
+            &a.listen,
+            format!(
+                "admin.listen: {listen} is not a loopback address; set admin.allow_remote = true \
+                 to serve the admin API to other hosts (actions still need admin.token)"
+            ),
+        ));
+    }
     let token = match &a.token {
         Some(t) => Some(token(ctx, "admin.token", t)?),
         None => None,
@@ -109,6 +122,11 @@ pub(super) fn admin(ctx: &Ctx<'_>, a: &FileAdmin) -> Result<AdminConfig, ConfigE
         latency_max_age,
         public_reads,
     })
+}
+
+/// 127.0.0.0/8 or ::1 (an unspecified address such as 0.0.0.0 listens everywhere).
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
 }
 
 /// Validates `[latency_report]`.
@@ -207,5 +225,23 @@ mod tests {
         let e =
             parse("[latency_report]\nto = \"http://127.0.0.1:1\"\nregion = \"r\"\n").unwrap_err();
         assert!(e.contains("missing field `token`"), "{e}");
+    }
+
+    #[test]
+    fn beyond_loopback_only_when_allowed() {
+        for listen in ["0.0.0.0:9090", "[::]:9090", "192.0.2.10:9090"] {
+            let e = parse(&format!("[admin]\nlisten = \"{listen}\"\n")).unwrap_err();
+            assert!(
+                e.starts_with("t.toml:2: admin.listen") && e.contains("allow_remote"),
+                "{e}"
+            );
+            let c = parse(&format!(
+                "[admin]\nlisten = \"{listen}\"\nallow_remote = true\n"
+            ))
+            .unwrap();
+            assert!(c.admin.is_some());
+        }
+        assert!(parse("[admin]\nlisten = \"[::1]:0\"\n").is_ok());
+        assert!(parse("[admin]\nlisten = \"127.0.0.2:0\"\n").is_ok());
     }
 }

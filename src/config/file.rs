@@ -51,6 +51,31 @@ pub struct FileConfig {
     /// `[[scaling_group]]`
     #[serde(default)]
     pub scaling_group: Vec<super::file_scaler::FileScalingGroup>,
+    /// `[shutdown]`
+    #[serde(default)]
+    pub shutdown: FileShutdown,
+}
+
+/// `[shutdown]`: stopping on SIGTERM or Ctrl-C.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileShutdown {
+    /// Longest wait for open client connections to finish what is in flight before they
+    /// are cut. Default `10s`.
+    #[serde(default = "default_grace")]
+    pub grace: Spanned<String>,
+}
+
+impl Default for FileShutdown {
+    fn default() -> FileShutdown {
+        FileShutdown {
+            grace: default_grace(),
+        }
+    }
+}
+
+fn default_grace() -> Spanned<String> {
+    spanned("10s".to_string())
 }
 
 /// `[dns]`: the authoritative server.
@@ -69,15 +94,24 @@ pub struct FileDns {
     /// Log every query at info level.
     #[serde(default)]
     pub query_log: bool,
-    /// Close a TCP connection after this long without a complete query.
+    /// Close a TCP connection after this long without the start of a query. Default `10s`.
     #[serde(default = "default_tcp_idle_timeout")]
     pub tcp_idle_timeout: Spanned<String>,
+    /// Once a query has begun, the rest of it must arrive within this time, and each reply
+    /// must be taken by the client within it; else the connection is closed (a trickling
+    /// client or one that does not read). Default `2s`.
+    #[serde(default = "default_tcp_io_timeout")]
+    pub tcp_io_timeout: Spanned<String>,
     /// Most TCP connections served at once; further ones wait in the kernel's backlog.
+    /// Default 512.
     #[serde(default = "default_tcp_max_connections")]
     pub tcp_max_connections: Spanned<u32>,
     /// `[dns.transfer]`
     #[serde(default)]
     pub transfer: FileTransfer,
+    /// `[dns.rrl]`
+    #[serde(default)]
+    pub rrl: super::rrl::FileRrl,
 }
 
 impl Default for FileDns {
@@ -88,8 +122,10 @@ impl Default for FileDns {
             zone: Vec::new(),
             query_log: false,
             tcp_idle_timeout: default_tcp_idle_timeout(),
+            tcp_io_timeout: default_tcp_io_timeout(),
             tcp_max_connections: default_tcp_max_connections(),
             transfer: FileTransfer::default(),
+            rrl: super::rrl::FileRrl::default(),
         }
     }
 }
@@ -105,7 +141,7 @@ pub struct FileZone {
 }
 
 /// `[dns.transfer]`: secondaries.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileTransfer {
     /// Addresses or CIDR networks allowed to AXFR/IXFR. Empty: nobody.
@@ -114,6 +150,23 @@ pub struct FileTransfer {
     /// `host:port` of secondaries to send NOTIFY to when a zone changes.
     #[serde(default)]
     pub notify: Vec<Spanned<String>>,
+    /// Most zone transfers streamed at once; one more is answered REFUSED. Default 10.
+    #[serde(default = "default_max_transfers")]
+    pub max_concurrent: Spanned<u32>,
+}
+
+impl Default for FileTransfer {
+    fn default() -> FileTransfer {
+        FileTransfer {
+            allow: Vec::new(),
+            notify: Vec::new(),
+            max_concurrent: default_max_transfers(),
+        }
+    }
+}
+
+fn default_max_transfers() -> Spanned<u32> {
+    spanned(10)
 }
 
 /// `[log]`
@@ -147,6 +200,10 @@ fn default_listen() -> Vec<Spanned<String>> {
 
 fn default_zones_dir() -> Option<Spanned<String>> {
     Some(spanned("zones".to_string()))
+}
+
+fn default_tcp_io_timeout() -> Spanned<String> {
+    spanned("2s".to_string())
 }
 
 fn default_tcp_idle_timeout() -> Spanned<String> {

@@ -49,9 +49,19 @@ pub struct FileListener {
     /// Longest wait to connect to a target before trying another. Default `2s`.
     #[serde(default)]
     pub connect_timeout: Option<Spanned<String>>,
-    /// Largest request header block in bytes. Default 65536.
+    /// Largest request header block in bytes (larger: 431). Default 65536.
     #[serde(default)]
     pub max_header_bytes: Option<Spanned<u64>>,
+    /// Longest request target (path and query) in bytes (longer: 414). Default 8192.
+    #[serde(default)]
+    pub max_uri_bytes: Option<Spanned<u64>>,
+    /// Longest wait for a whole request body once its header is in (then 408). Default `30s`.
+    #[serde(default)]
+    pub body_timeout: Option<Spanned<String>>,
+    /// Most client connections open at once; one more is answered 503 (HTTP) or closed
+    /// (TCP) at once. Default 10000.
+    #[serde(default)]
+    pub max_connections: Option<Spanned<u32>>,
     /// `[[listener.rule]]`
     #[serde(default)]
     pub rule: Vec<FileRule>,

@@ -51,6 +51,8 @@ pub struct Timeouts {
     pub target: Duration,
     /// Longest wait to connect to a target.
     pub connect: Duration,
+    /// Longest wait for a whole request body.
+    pub body: Duration,
 }
 
 /// A listener.
@@ -74,6 +76,10 @@ pub struct Listener {
     pub timeouts: Timeouts,
     /// Largest request header block.
     pub max_header_bytes: usize,
+    /// Longest request target.
+    pub max_uri_bytes: usize,
+    /// Most client connections open at once.
+    pub max_connections: usize,
 }
 
 impl Listener {
@@ -202,6 +208,7 @@ fn validate_one(
         idle: duration(ctx, &key("idle_timeout"), &l.idle_timeout, idle_default)?,
         target: duration(ctx, &key("target_timeout"), &l.target_timeout, "30s")?,
         connect: duration(ctx, &key("connect_timeout"), &l.connect_timeout, "2s")?,
+        body: duration(ctx, &key("body_timeout"), &l.body_timeout, "30s")?,
     };
     let max_header_bytes = match &l.max_header_bytes {
         None => 65_536,
@@ -213,8 +220,24 @@ fn validate_one(
             ));
         }
     };
+    let max_uri_bytes = match &l.max_uri_bytes {
+        None => 8_192,
+        Some(v) if (256..=65_536).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => {
+            return Err(ctx.at(v, format!("{}: must be 256..=65536", key("max_uri_bytes"))));
+        }
+    };
+    let max_connections = match &l.max_connections {
+        None => 10_000,
+        Some(v) if *v.get_ref() >= 1 => *v.get_ref() as usize,
+        Some(v) => {
+            return Err(ctx.at(v, format!("{}: must be at least 1", key("max_connections"))));
+        }
+    };
     Ok(Listener {
         name,
+        max_uri_bytes,
+        max_connections,
         listen,
         protocol,
         tls,

@@ -8,8 +8,10 @@ mod file_listener;
 mod file_pools;
 mod file_scaler;
 mod file_target_group;
+pub mod last_good;
 mod listener;
 mod pools;
+mod rrl;
 mod scaler;
 mod scaler_policy;
 mod target_group;
@@ -24,6 +26,7 @@ pub use pools::{
     Binding, Endpoint, EndpointMode, LatencyEntry, Policy, Pool, PoolsConfig, Region, Spill,
     Steering, WhenAllDown,
 };
+pub use rrl::RrlConfig;
 pub use scaler::{
     AdjustmentType, Alarm, Comparison, DEFAULT_COMMAND, HealthCheckType, LaunchTemplate, Metric,
     PolicyKind, ProviderKind, ScalingGroup, ScalingPolicy, ScheduledAction, Step,
@@ -74,6 +77,8 @@ pub struct Config {
     pub latency_report: Option<LatencyReportConfig>,
     /// Scaling groups.
     pub scaler: Vec<ScalingGroup>,
+    /// `[shutdown] grace`: how long open connections may take to finish at a stop.
+    pub shutdown_grace: Duration,
 }
 
 /// `[dns]`
@@ -89,10 +94,14 @@ pub struct DnsConfig {
     pub query_log: bool,
     /// TCP idle timeout.
     pub tcp_idle_timeout: Duration,
+    /// Time for the rest of a begun query, and for each reply write.
+    pub tcp_io_timeout: Duration,
     /// Concurrent TCP connections.
     pub tcp_max_connections: usize,
     /// Who may transfer zones, and whom to notify.
     pub transfer: TransferConfig,
+    /// Response rate limiting of UDP answers.
+    pub rrl: RrlConfig,
 }
 
 /// One explicitly configured zone.
@@ -105,12 +114,24 @@ pub struct ZoneConfig {
 }
 
 /// `[dns.transfer]`
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferConfig {
     /// Networks allowed to AXFR/IXFR (empty: nobody).
     pub allow: Vec<Network>,
     /// Secondaries to NOTIFY on a zone change.
     pub notify: Vec<SocketAddr>,
+    /// Most transfers streamed at once.
+    pub max_concurrent: usize,
+}
+
+impl Default for TransferConfig {
+    fn default() -> TransferConfig {
+        TransferConfig {
+            allow: Vec::new(),
+            notify: Vec::new(),
+            max_concurrent: 10,
+        }
+    }
 }
 
 /// Log output format.

@@ -199,7 +199,13 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         .latency_report
         .as_ref()
         .map(|r| super::admin::latency_report(&ctx, r));
+    let grace = parse_duration(raw.shutdown.grace.get_ref())
+        .map_err(|e| ctx.at(&raw.shutdown.grace, format!("shutdown.grace: {e}")))?;
+    if grace > Duration::from_secs(3600) {
+        return Err(ctx.at(&raw.shutdown.grace, "shutdown.grace must be at most 1h"));
+    }
     Ok(Config {
+        shutdown_grace: grace,
         scaler,
         path: None,
         admin: admin.transpose()?,
@@ -252,6 +258,14 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
             "dns.tcp_idle_timeout must be greater than 0",
         ));
     }
+    let io = parse_duration(d.tcp_io_timeout.get_ref())
+        .map_err(|e| ctx.at(&d.tcp_io_timeout, format!("dns.tcp_io_timeout: {e}")))?;
+    if io.is_zero() {
+        return Err(ctx.at(
+            &d.tcp_io_timeout,
+            "dns.tcp_io_timeout must be greater than 0",
+        ));
+    }
     let max_conn = *d.tcp_max_connections.get_ref();
     if max_conn == 0 {
         return Err(ctx.at(
@@ -269,8 +283,10 @@ fn dns(ctx: &Ctx<'_>, d: FileDns) -> Result<DnsConfig, ConfigError> {
         zones,
         query_log: d.query_log,
         tcp_idle_timeout: timeout,
+        tcp_io_timeout: io,
         tcp_max_connections: max_conn as usize,
         transfer: transfer(ctx, &d.transfer)?,
+        rrl: super::rrl::validate(ctx, &d.rrl)?,
     })
 }
 
@@ -296,7 +312,18 @@ fn transfer(ctx: &Ctx<'_>, t: &super::file::FileTransfer) -> Result<TransferConf
         })?;
         notify.push(addr);
     }
-    Ok(TransferConfig { allow, notify })
+    let max = *t.max_concurrent.get_ref();
+    if max == 0 {
+        return Err(ctx.at(
+            &t.max_concurrent,
+            "dns.transfer.max_concurrent must be at least 1",
+        ));
+    }
+    Ok(TransferConfig {
+        allow,
+        notify,
+        max_concurrent: max as usize,
+    })
 }
 
 fn log(ctx: &Ctx<'_>, l: FileLog) -> Result<LogConfig, ConfigError> {
@@ -335,6 +362,10 @@ mod tests {
         assert!(
             parse_err("[dns]\ntcp_idle_timeout = \"3 parsecs\"\n")
                 .starts_with("t.toml:2: dns.tcp_idle_timeout")
+        );
+        assert_eq!(
+            parse_err("[dns]\n\ntcp_io_timeout = \"0s\"\n"),
+            "t.toml:3: dns.tcp_io_timeout must be greater than 0"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod loader;
 pub mod metrics;
 pub mod name;
 pub mod respond;
+pub mod rrl;
 pub mod server;
 #[cfg(target_os = "linux")]
 pub mod udp;

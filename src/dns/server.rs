@@ -1,20 +1,29 @@
 //! The sockets: one UDP receive loop per listen address and a TCP listener whose
 //! connections carry any number of length-prefixed queries (RFC 7766). Each query loads the
 //! current catalog snapshot once; nothing here locks.
+//!
+//! Abuse controls: UDP answers pass response rate limiting ([`crate::dns::rrl`]); TCP
+//! connections are capped (`tcp_max_connections`); a client that sends nothing for
+//! `tcp_idle_timeout`, or does not complete a begun query or read a reply within
+//! `tcp_io_timeout`, is disconnected; zone
+//! transfers go only to `transfer.allow` and at most `transfer.max_concurrent` at once.
 
 use crate::config::TransferConfig;
 use crate::dns::catalog::Catalog;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::respond::{Outcome, Transport, error, respond};
+use crate::dns::rrl::{Rrl, Verdict, slip_reply};
 use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;
 use crate::health::HealthTable;
 use crate::pool::{PoolView, Pools};
+use crate::shutdown::Closing;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -28,8 +37,61 @@ pub struct Settings {
     pub query_log: bool,
     /// Zone transfer policy.
     pub transfer: TransferConfig,
-    /// TCP idle timeout.
+    /// TCP idle timeout: longest wait for the first byte of a query.
     pub tcp_idle_timeout: Duration,
+    /// Longest time for the rest of a begun query, and for each reply write.
+    pub tcp_io_timeout: Duration,
+    /// Response rate limiting of UDP answers (`None`: off).
+    pub rrl: Option<Arc<Rrl>>,
+}
+
+/// Counters of the abuse controls (kept across reloads).
+#[derive(Debug, Default)]
+pub struct LimitCounters {
+    /// UDP responses withheld by RRL.
+    pub rrl_dropped: AtomicU64,
+    /// UDP responses replaced by a truncated one by RRL.
+    pub rrl_slipped: AtomicU64,
+    /// Allowed zone transfers refused because `transfer.max_concurrent` were running.
+    pub transfers_refused: AtomicU64,
+    /// TCP connections closed for a query or reply not completed within the idle timeout.
+    pub tcp_timeouts: AtomicU64,
+}
+
+impl LimitCounters {
+    /// Prometheus text for these counters.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let series = [
+            (
+                "roundhouse_dns_rrl_dropped_total",
+                "UDP responses withheld by response rate limiting.",
+                &self.rrl_dropped,
+            ),
+            (
+                "roundhouse_dns_rrl_slipped_total",
+                "UDP responses sent truncated (TC) by response rate limiting.",
+                &self.rrl_slipped,
+            ),
+            (
+                "roundhouse_dns_transfers_refused_total",
+                "Zone transfers refused because the concurrent transfer cap was reached.",
+                &self.transfers_refused,
+            ),
+            (
+                "roundhouse_dns_tcp_timeouts_total",
+                "DNS TCP connections closed for a slow or silent client.",
+                &self.tcp_timeouts,
+            ),
+        ];
+        for (name, help, n) in series {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
+    }
 }
 
 /// What every socket task shares: the snapshots.
@@ -49,6 +111,10 @@ pub struct DnsState {
     pub measured: ArcSwap<MeasuredTable>,
     /// Query counters (zones follow the catalog on reload).
     pub metrics: DnsMetrics,
+    /// Counters of rate limiting, transfer and TCP limits.
+    pub limits: LimitCounters,
+    /// Zone transfers being streamed now.
+    transfers: AtomicUsize,
 }
 
 impl DnsState {
@@ -69,6 +135,8 @@ impl DnsState {
             geo: ArcSwapOption::empty(),
             measured: ArcSwap::from_pointee(MeasuredTable::default()),
             metrics,
+            limits: LimitCounters::default(),
+            transfers: AtomicUsize::new(0),
         }
     }
 
@@ -100,11 +168,31 @@ impl DnsState {
         }
         outcome
     }
+
+    /// The UDP reply to send after response rate limiting: itself, a truncated stand-in,
+    /// or nothing.
+    pub fn rate_limit(&self, peer: SocketAddr, reply: Vec<u8>) -> Option<Vec<u8>> {
+        let settings = self.settings.load();
+        let Some(rrl) = &settings.rrl else {
+            return Some(reply);
+        };
+        match rrl.check(peer.ip(), &reply) {
+            Verdict::Send => Some(reply),
+            Verdict::Slip => {
+                self.limits.rrl_slipped.fetch_add(1, Ordering::Relaxed);
+                Some(slip_reply(&reply))
+            }
+            Verdict::Drop => {
+                self.limits.rrl_dropped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
 }
 
-/// Answers UDP queries on `socket` until `shutdown` (where [`super::udp`]'s batched
+/// Answers UDP queries on `socket` until closing begins (where [`super::udp`]'s batched
 /// workers are not available).
-pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: CancellationToken) {
+pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, closing: Closing) {
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, peer) = tokio::select! {
@@ -113,85 +201,181 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, shutdown: Cancella
                 // ICMP errors from earlier sends surface here on some systems; keep going.
                 Err(_) => continue,
             },
-            () = shutdown.cancelled() => return,
+            () = closing.closed() => return,
         };
         let reply = match state.respond(&buf[..len], Transport::Udp, peer) {
             Outcome::Reply(r) => r,
             Outcome::Drop | Outcome::Transfer(_) => continue,
         };
         log_query(&state, peer, "udp", &buf[..len], &reply);
+        let reply = match state.rate_limit(peer, reply) {
+            Some(r) => r,
+            None => continue,
+        };
         let _ = socket.send_to(&reply, peer).await;
     }
 }
 
-/// Accepts TCP connections on `listener` until `shutdown`, at most `max_connections` at once.
+/// Accepts TCP connections on `listener`, at most `max_connections` at once (further ones
+/// wait in the kernel's backlog), until closing begins; connections then finish the answer
+/// they are writing and close. `shutdown` cuts them.
 pub async fn run_tcp(
     listener: TcpListener,
     state: Arc<DnsState>,
     max_connections: usize,
+    closing: Closing,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            () = shutdown.cancelled() => return,
+            () = closing.closed() => return,
         };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(v) => v,
                 Err(_) => continue,
             },
-            () = shutdown.cancelled() => return,
+            () = closing.closed() => return,
         };
-        let state = state.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        let (state, stop, close) = (state.clone(), shutdown.clone(), closing.clone());
+        closing.spawn(async move {
             tokio::select! {
-                () = serve_connection(stream, peer, &state) => {},
-                () = shutdown.cancelled() => {},
+                () = serve_connection(stream, peer, &state, &close) => {},
+                () = stop.cancelled() => {},
             }
             drop(permit);
         });
     }
 }
 
-async fn serve_connection(mut stream: TcpStream, peer: SocketAddr, state: &DnsState) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    state: &DnsState,
+    closing: &Closing,
+) {
     let _ = stream.set_nodelay(true);
-    let idle = state.settings.load().tcp_idle_timeout;
+    let (idle, io) = {
+        let s = state.settings.load();
+        (s.tcp_idle_timeout, s.tcp_io_timeout)
+    };
     let mut buf = vec![0u8; 65535];
     loop {
         let mut len = [0u8; 2];
+        // Up to the idle timeout for a query to begin; from its first byte, the I/O timeout
+        // for the rest (as Knot's tcp-idle-timeout and tcp-io-timeout): a client trickling
+        // bytes holds a connection no longer than that.
         let read = async {
-            stream.read_exact(&mut len).await?;
-            let n = usize::from(u16::from_be_bytes(len));
-            stream.read_exact(&mut buf[..n]).await.map(|_| n)
+            let first = tokio::time::timeout(idle, stream.read(&mut len[..1]))
+                .await
+                .map_err(|_| Stop::Timeout)?;
+            if first.map_err(|_| Stop::Gone)? == 0 {
+                return Err(Stop::Gone);
+            }
+            let rest = async {
+                stream.read_exact(&mut len[1..]).await?;
+                let n = usize::from(u16::from_be_bytes(len));
+                stream.read_exact(&mut buf[..n]).await.map(|_| n)
+            };
+            match tokio::time::timeout(io, rest).await {
+                Ok(Ok(n)) => Ok(n),
+                Ok(Err(_)) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Timeout),
+            }
         };
-        let n = match tokio::time::timeout(idle, read).await {
-            Ok(Ok(n)) => n,
-            _ => return,
+        let n = tokio::select! {
+            r = read => match r {
+                Ok(n) => n,
+                Err(Stop::Gone) => return,
+                Err(Stop::Timeout) => {
+                    state.limits.tcp_timeouts.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+            () = closing.closed() => return,
         };
         let replies = match state.respond(&buf[..n], Transport::Tcp, peer) {
             Outcome::Drop => return,
             Outcome::Reply(r) => vec![r],
-            Outcome::Transfer(req) => transfer(&state.catalog.load(), &req, peer, state),
+            Outcome::Transfer(req) => match transfer(&state.catalog.load(), &req, peer, state) {
+                Transfer::Refused(r) => vec![r],
+                Transfer::Stream(messages, slot) => {
+                    let _slot = slot;
+                    if !write_all(&mut stream, &messages, io, state).await {
+                        return;
+                    }
+                    continue;
+                }
+            },
         };
         if let Some(first) = replies.first() {
             log_query(state, peer, "tcp", &buf[..n], first);
         }
-        for r in replies {
-            let mut framed = Vec::with_capacity(r.len() + 2);
-            framed.extend_from_slice(&(r.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&r);
-            if stream.write_all(&framed).await.is_err() {
-                return;
-            }
+        if !write_all(&mut stream, &replies, io, state).await {
+            return;
         }
     }
 }
 
-/// A zone transfer for an allowed peer; REFUSED for everyone else and for unknown zones.
-fn transfer(catalog: &Catalog, req: &Request, peer: SocketAddr, state: &DnsState) -> Vec<Vec<u8>> {
+/// Why reading a query stopped.
+enum Stop {
+    /// The client closed or reset the connection.
+    Gone,
+    /// A timeout passed.
+    Timeout,
+}
+
+/// Writes length-prefixed messages; false when the client is gone or has not taken a
+/// message within `io` (a client that does not read must not hold a connection slot).
+async fn write_all(
+    stream: &mut TcpStream,
+    messages: &[Vec<u8>],
+    io: Duration,
+    state: &DnsState,
+) -> bool {
+    for r in messages {
+        let mut framed = Vec::with_capacity(r.len() + 2);
+        framed.extend_from_slice(&(r.len() as u16).to_be_bytes());
+        framed.extend_from_slice(r);
+        match tokio::time::timeout(io, stream.write_all(&framed)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return false,
+            Err(_) => {
+                state.limits.tcp_timeouts.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// A running transfer's place under `transfer.max_concurrent`, given back when dropped.
+struct TransferSlot<'a>(&'a AtomicUsize);
+
+impl Drop for TransferSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a transfer request gets.
+enum Transfer<'a> {
+    /// One REFUSED response.
+    Refused(Vec<u8>),
+    /// The zone's messages, sent while the slot is held.
+    Stream(Vec<Vec<u8>>, TransferSlot<'a>),
+}
+
+/// A zone transfer for an allowed peer while fewer than `transfer.max_concurrent` run;
+/// REFUSED for everyone else, for unknown zones and beyond the cap.
+fn transfer<'a>(
+    catalog: &Catalog,
+    req: &Request,
+    peer: SocketAddr,
+    state: &'a DnsState,
+) -> Transfer<'a> {
     let settings = state.settings.load();
     let allowed = settings
         .transfer
@@ -202,12 +386,22 @@ fn transfer(catalog: &Catalog, req: &Request, peer: SocketAddr, state: &DnsState
     let zone = catalog.get(&q.name);
     match zone {
         Some(zone) if allowed => {
+            let running = state.transfers.fetch_add(1, Ordering::Relaxed);
+            let slot = TransferSlot(&state.transfers);
+            if running >= settings.transfer.max_concurrent {
+                state
+                    .limits
+                    .transfers_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(zone = %zone.origin(), %peer, running, "zone transfer refused: transfer.max_concurrent reached");
+                return Transfer::Refused(error(req, rcode::REFUSED));
+            }
             tracing::info!(zone = %zone.origin(), serial = zone.serial(), %peer, "zone transfer");
-            transfer_messages(req, zone)
+            Transfer::Stream(transfer_messages(req, zone), slot)
         }
         _ => {
             tracing::warn!(zone = %q.name, %peer, allowed, "zone transfer refused");
-            vec![error(req, rcode::REFUSED)]
+            Transfer::Refused(error(req, rcode::REFUSED))
         }
     }
 }

@@ -4,23 +4,24 @@
 //! NSD do). Under load that is two system calls per batch instead of two per query, and the
 //! kernel spreads clients over the sockets by address hash, so N workers use N cores.
 //!
-//! The threads block in the kernel; a receive timeout lets them see `shutdown`.
+//! Replies pass response rate limiting ([`DnsState::rate_limit`]) as on every UDP path. The
+//! threads block in the kernel; a receive timeout lets them see that closing has begun.
 
 use crate::dns::respond::{Outcome, Transport};
 use crate::dns::server::{DnsState, log_query};
+use crate::shutdown::Closing;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// Datagrams received (and replies sent) per system call at most.
 const BATCH: usize = 32;
 /// Room for one datagram: larger ones are truncated by the kernel and dropped here.
 const SLOT: usize = 4096;
-/// How often a blocked worker wakes to look at `shutdown`.
+/// How often a blocked worker wakes to look whether closing has begun.
 const WAKE: Duration = Duration::from_millis(200);
 
 /// `workers` UDP sockets bound to `addr` with `SO_REUSEPORT` (port 0: the kernel's pick for
@@ -47,16 +48,16 @@ fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
-/// Answers queries on `socket` until `shutdown` (blocking: run it on its own thread).
-pub fn serve(socket: std::net::UdpSocket, state: Arc<DnsState>, shutdown: CancellationToken) {
+/// Answers queries on `socket` until closing begins (blocking: run it on its own thread).
+pub fn serve(socket: std::net::UdpSocket, state: Arc<DnsState>, closing: Closing) {
     let fd = socket.as_raw_fd();
     let mut bufs = vec![[0u8; SLOT]; BATCH];
     let mut batch = Batch::new();
     let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
-    while !shutdown.is_cancelled() {
+    while !closing.is_closed() {
         let received = match batch.receive(fd, &mut bufs) {
             Ok(n) => n,
-            // Timeout (look at shutdown again), a signal, or an ICMP error from an earlier
+            // Timeout (look at closing again), a signal, or an ICMP error from an earlier
             // send: keep going.
             Err(_) => continue,
         };
@@ -67,7 +68,9 @@ pub fn serve(socket: std::net::UdpSocket, state: Arc<DnsState>, shutdown: Cancel
             let query = &buf[..len];
             if let Outcome::Reply(reply) = state.respond(query, Transport::Udp, peer) {
                 log_query(&state, peer, "udp", query, &reply);
-                replies.push((reply, peer));
+                if let Some(reply) = state.rate_limit(peer, reply) {
+                    replies.push((reply, peer));
+                }
             }
         }
         send_all(fd, &replies);

@@ -92,6 +92,8 @@ async fn start(
         "l4".into(),
         chooser,
         timeouts,
+        (Arc::default(), usize::MAX),
+        crate::shutdown::Closing::new(),
         stop.clone(),
     ));
     (addr, task, stop)

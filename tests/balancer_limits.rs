@@ -1,0 +1,257 @@
+//! Client limits of the HTTP balancer through the real binary and raw sockets: conflicting
+//! body framings (request smuggling), header and request-target sizes, slow headers and bodies, and the connection
+//! cap with its 503.
+
+mod common;
+use common::http::{Backend, Reply, send};
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A balancer with one backend; `listener` is added to the `[[listener]]` section.
+fn start(backend: &Backend, listener: &str) -> (Setup, Server, SocketAddr, SocketAddr) {
+    let config = format!(
+        "{CONFIG}[admin]\nlisten = \"127.0.0.1:0\"\n\
+         [target_group.web]\ntargets = [{{ address = \"{}\" }}]\n\
+         [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n{listener}",
+        backend.addr
+    );
+    let setup = Setup::new(
+        &config,
+        &[(
+            "example.test.zone",
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        )],
+    );
+    let srv = Server::start(&setup.config());
+    let lb = srv.logged_addr("listening listener=", "addr=");
+    let admin = srv.logged_addr("admin listening", "addr=");
+    (setup, srv, lb, admin)
+}
+
+fn metric(admin: SocketAddr, line: &str) -> bool {
+    let r = send(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    r.body.lines().any(|l| l == line)
+}
+
+/// Reads until the server closes (or 5 s): what it said, and how long that took.
+fn read_to_close(s: &mut TcpStream) -> (String, Duration) {
+    let started = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn status(r: &Reply) -> u16 {
+    r.status
+}
+
+/// A target that records every byte it receives and answers each request head with 200
+/// (it reads bodies by Content-Length only, as a naive server would).
+fn capturing_target() -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
+                    if s.write_all(ok).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn conflicting_framings_never_reach_a_target() {
+    let (target, seen) = capturing_target();
+    let config = format!(
+        "{CONFIG}[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
+         [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n"
+    );
+    let setup = Setup::new(
+        &config,
+        &[(
+            "example.test.zone",
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        )],
+    );
+    let srv = Server::start(&setup.config());
+    let lb = srv.logged_addr("listening listener=", "addr=");
+    let rejected = [
+        // Two different lengths.
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+        // A transfer coding that does not end in chunked.
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabcd",
+        // An obfuscated header name.
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    ];
+    for req in rejected {
+        let r = send(lb, req);
+        assert_eq!(status(&r), 400, "{req:?} got {r:?}");
+    }
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a target saw a rejected request"
+    );
+    // CL.TE: a front end trusting Content-Length would forward "0\r\n\r\nG" as the body
+    // and a chunked back end would read "G..." as the start of a second request. Here the
+    // request is read as chunked (empty body), the "G" never leaves the client connection,
+    // which is closed after the answer.
+    let mut s = TcpStream::connect(lb).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG")
+        .unwrap();
+    let (said, took) = read_to_close(&mut s);
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    assert!(
+        said.to_ascii_lowercase().contains("connection: close"),
+        "{said}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "the connection was not closed: {took:?}"
+    );
+    let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_ascii_lowercase();
+    assert_eq!(seen.matches("post / http/1.1").count(), 1, "{seen}");
+    assert!(!seen.contains("transfer-encoding"), "{seen}");
+    // The client's framing is gone: an empty body is sent with no length at all.
+    assert!(!seen.contains("content-length: 6"), "{seen}");
+    // Nothing after the head: the "G" was not passed on.
+    assert!(seen.ends_with("\r\n\r\n"), "{seen:?}");
+}
+
+#[test]
+fn oversized_headers_get_431_and_long_targets_414() {
+    let b = Backend::start(0);
+    let (_s, _srv, lb, _admin) = start(&b, "max_header_bytes = 8192\nmax_uri_bytes = 1024\n");
+    let big = "a".repeat(9000);
+    let r = send(
+        lb,
+        &format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status(&r), 431, "{r:?}");
+    let path = "/p".repeat(600);
+    let r = send(
+        lb,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status(&r), 414, "{r:?}");
+    let r = send(
+        lb,
+        &format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "q".repeat(1000)
+        ),
+    );
+    assert_eq!(status(&r), 200, "{r:?}");
+}
+
+#[test]
+fn slow_headers_are_cut_off_and_slow_bodies_get_408() {
+    let b = Backend::start(0);
+    let (_s, _srv, lb, _admin) = start(&b, "header_timeout = \"1s\"\nbody_timeout = \"1s\"\n");
+    // Slowloris: a header line every 300 ms, never finished.
+    let mut s = TcpStream::connect(lb).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = Instant::now();
+    let mut cut = false;
+    for i in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        if s.write_all(format!("X-{i}: y\r\n").as_bytes()).is_err() {
+            cut = true;
+            break;
+        }
+        let mut b = [0u8; 256];
+        s.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        if s.read(&mut b).is_ok() {
+            cut = true;
+            break;
+        }
+    }
+    let took = started.elapsed();
+    assert!(cut, "a trickled header was never cut off");
+    assert!(took < Duration::from_secs(4), "cut off only after {took:?}");
+    // A body trickled in gets 408 and the connection closes.
+    let mut s = TcpStream::connect(lb).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        .unwrap();
+    let (said, took) = read_to_close(&mut s);
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn connections_over_the_cap_get_503_and_are_counted() {
+    let b = Backend::start(0);
+    let (_s, _srv, lb, admin) = start(&b, "max_connections = 2\n");
+    let first = TcpStream::connect(lb).unwrap();
+    let second = TcpStream::connect(lb).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(lb).unwrap();
+    let (said, _) = read_to_close(&mut third);
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    assert!(said.contains("max_connections"), "{said}");
+    assert!(metric(
+        admin,
+        "roundhouse_listener_connections_refused_total{listener=\"web\"} 1"
+    ));
+    assert!(metric(
+        admin,
+        "roundhouse_listener_connections{listener=\"web\"} 2"
+    ));
+    // A freed place takes the next client.
+    drop(first);
+    assert!(poll(|| {
+        let r = send(lb, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        r.status == 200
+    }));
+    drop(second);
+}
+
+#[test]
+fn a_tcp_listener_over_its_cap_closes_the_extra_connection() {
+    let b = Backend::start(0);
+    let (_s, _srv, lb, admin) = start(&b, "protocol = \"tcp\"\nmax_connections = 1\n");
+    let mut first = TcpStream::connect(lb).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = TcpStream::connect(lb).unwrap();
+    let (said, took) = read_to_close(&mut second);
+    assert_eq!(said, "", "a tcp listener answers nothing of its own");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(metric(
+        admin,
+        "roundhouse_listener_connections_refused_total{listener=\"web\"} 1"
+    ));
+    // The admitted connection still reaches the target.
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (said, _) = read_to_close(&mut first);
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+}
