@@ -222,7 +222,7 @@ impl Parser {
                 class = Some(c);
                 continue;
             }
-            if ttl.is_none() && b[0].is_ascii_digit() {
+            if ttl.is_none() && b.first().is_some_and(u8::is_ascii_digit) {
                 ttl = Some(parse_ttl(b).map_err(|e| cur.err(e))?);
                 continue;
             }
