@@ -353,7 +353,10 @@ pub fn check_reply(query: &[u8], reply: &[u8], transport: Transport) {
         if t == rtype::OPT {
             opts += 1;
             assert!(owner.is_root(), "OPT owner is not the root");
-            assert!(i >= counts[1] + counts[2], "OPT outside the additional section");
+            assert!(
+                i >= counts[1] + counts[2],
+                "OPT outside the additional section"
+            );
         }
         check_rdata_names(reply, t, start, end);
         pos = end;

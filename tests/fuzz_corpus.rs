@@ -31,7 +31,9 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 /// Runs every file of `kind` (corpus or regressions) through its target; returns how many
 /// ran and the failures as `path: panic message`.
 fn replay(kind: &str) -> (usize, Vec<String>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
     let mut ran = 0;
     let mut failures = Vec::new();
     for (name, target) in TARGETS {

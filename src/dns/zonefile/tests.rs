@@ -356,7 +356,11 @@ const ERRORS: &[(&str, u32, &str)] = &[
     ("@ SOA ns hm 1 2 3 4 5\nx 1x A 192.0.2.1\n", 2, "time unit"),
     ("@ SOA ns hm 1 2 3 4 5\nx BOGUS 1\n", 2, "unknown RR type"),
     // An empty quoted token where a TTL, class or type may stand (found by fuzzing).
-    ("@ SOA ns hm 1 2 3 4 5\nx \"\" A 192.0.2.1\n", 2, "unknown RR type"),
+    (
+        "@ SOA ns hm 1 2 3 4 5\nx \"\" A 192.0.2.1\n",
+        2,
+        "unknown RR type",
+    ),
     (
         "@ SOA ns hm 1 2 3 4 5\nx TYPE1 \\# 3 000000\n",
         2,
