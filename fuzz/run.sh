@@ -44,7 +44,7 @@ for t in "${targets[@]}"; do
   if cargo +nightly fuzz run "${flags[@]}" "$t" "fuzz/.work/$t" "${seeds[@]}" -- \
       -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 > "$log" 2>&1; then
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log"
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log"
   else
     tail -n 40 "$log"
     echo "fuzz $t FAILED: reproducer in fuzz/artifacts/$t/" >&2

@@ -28,7 +28,6 @@ import random
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dnsclient import addrs_of, ask, txt_of  # noqa: E402
+from soakfiles import BROKEN_CONFIGS, BROKEN_ZONES, CONFIG, ZONE_HEAD  # noqa: E402
 
 # Health checks: probes every 1 s (+ up to 10 % jitter), 500 ms timeout, out after 2 failures.
 INTERVAL, TIMEOUT, UNHEALTHY = 1.0, 0.5, 2
@@ -61,203 +64,6 @@ REGION = {a: "r1" for a in R1} | {a: "r2" for a in R2}
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-# ---------------------------------------------------------------------------- DNS client
-
-def encode_name(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-def build_query(qid, name, qtype):
-    return (struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + encode_name(name)
-            + struct.pack("!HH", qtype, 1) + b"\0" + struct.pack("!HHIH", 41, 1232, 0, 0))
-
-
-def skip_name(m, p):
-    while True:
-        n = m[p]
-        if n == 0:
-            return p + 1
-        if n & 0xC0 == 0xC0:
-            return p + 2
-        p += 1 + n
-
-
-def parse_reply(m):
-    """(id, rcode, [(type, ttl, rdata)]) of the answer section."""
-    qid, flags, qd, an = struct.unpack("!HHHH", m[:8])
-    p = 12
-    for _ in range(qd):
-        p = skip_name(m, p) + 4
-    answers = []
-    for _ in range(an):
-        p = skip_name(m, p)
-        t, _c, ttl, rdlen = struct.unpack("!HHIH", m[p:p + 10])
-        answers.append((t, ttl, m[p + 10:p + 10 + rdlen]))
-        p += 10 + rdlen
-    return qid, flags & 0xF, answers
-
-
-def ask(port, name, qtype, tcp=False, timeout=2.0):
-    """(rcode, answers) or None on timeout / no reply."""
-    qid = random.randrange(65536)
-    q = build_query(qid, name, qtype)
-    try:
-        if tcp:
-            with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-                s.sendall(struct.pack("!H", len(q)) + q)
-                buf = b""
-                while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
-                    chunk = s.recv(65535)
-                    if not chunk:
-                        return None
-                    buf += chunk
-                m = buf[2:]
-        else:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(timeout)
-                s.sendto(q, ("127.0.0.1", port))
-                while True:
-                    m, _ = s.recvfrom(65535)
-                    if m[:2] == q[:2]:
-                        break
-    except OSError:
-        return None
-    rid, rcode, answers = parse_reply(m)
-    return rcode, answers
-
-
-def txt_of(answers):
-    for t, _ttl, rd in answers:
-        if t == 16:
-            return rd[1:1 + rd[0]].decode()
-    return None
-
-
-def addrs_of(answers):
-    return [socket.inet_ntoa(rd) for t, _ttl, rd in answers if t == 1]
-
-
-# ---------------------------------------------------------------------------- files
-
-ZONE_HEAD = """$ORIGIN soak.test.
-$TTL 300
-@    SOA  ns1 hostmaster {serial} 3600 600 86400 60
-@    NS   ns1
-ns1  A    127.0.0.53
-mail A    127.0.0.25
-@    MX   10 mail
-"""
-
-BROKEN_ZONES = [
-    # A syntax error after the new marker.
-    ZONE_HEAD + 'gen TXT "{gen}"\nbad A 300.1.2.3\n',
-    # No SOA.
-    '$ORIGIN soak.test.\n$TTL 300\n@ NS ns1\nns1 A 127.0.0.53\ngen TXT "{gen}"\n',
-    # CNAME next to other data.
-    ZONE_HEAD + 'gen TXT "{gen}"\nmail CNAME ns1\n',
-    # An $INCLUDE that does not exist.
-    ZONE_HEAD + 'gen TXT "{gen}"\n$INCLUDE missing.inc\n',
-    # Cut off in the middle of a record.
-    ZONE_HEAD + 'gen TXT "{gen}"\nx 300 IN MX 10',
-]
-
-CONFIG = """[dns]
-listen = ["127.0.0.1:{dns}"]
-zones_dir = "zones"
-
-[admin]
-listen = "127.0.0.1:{admin}"
-token = "{token}"
-
-[[region]]
-name = "r1"
-
-[[region]]
-name = "r2"
-
-[health_check.instance]
-protocol = "http"
-port = {bp}
-path = "/health"
-interval = "1s"
-timeout = "500ms"
-healthy_threshold = 2
-unhealthy_threshold = 2
-
-[health_check.balancer]
-protocol = "http"
-port = {lbp}
-path = "/health"
-interval = "1s"
-timeout = "500ms"
-healthy_threshold = 2
-unhealthy_threshold = 2
-
-[pool.www]
-health_check = "balancer"
-steering = "ordered"
-regions = ["r1", "r2"]
-endpoints = [
-  {{ address = "{lb1}", region = "r1" }},
-  {{ address = "{lb2}", region = "r2" }},
-]
-
-[pool.rr]
-health_check = "instance"
-steering = "ordered"
-regions = ["r1", "r2"]
-endpoints = [
-{rr_endpoints}
-]
-
-[[binding]]
-name = "www.soak.test."
-type = "A"
-pool = "www"
-ttl = "{ttl}s"
-
-[[binding]]
-name = "rr.soak.test."
-type = "A"
-pool = "rr"
-ttl = "5s"
-
-[target_group.r1]
-health_check = "instance"
-passive_failures = 1
-passive_ejection = "5s"
-deregistration_delay = "1s"
-targets = [{r1_targets}]
-
-[target_group.r2]
-health_check = "instance"
-passive_failures = 1
-passive_ejection = "5s"
-deregistration_delay = "1s"
-targets = [{r2_targets}]
-
-[[listener]]
-name = "r1"
-listen = "{lb1}:{lbp}"
-target_group = "r1"
-
-[[listener]]
-name = "r2"
-listen = "{lb2}:{lbp}"
-target_group = "r2"
-{extra}"""
-
-BROKEN_CONFIGS = [
-    "\n[dns.unknown_key]\nx = 1\n",                                  # unknown key
-    "\n[[binding]]\nname = \"x.soak.test.\"\npool = \"nope\"\n",     # unknown pool
-    "\n[pool.bad\nendpoints = []\n",                                  # TOML syntax
-    "\n[[listener]]\nname = \"r3\"\nlisten = \"127.0.3.1:1\"\ntarget_group = \"missing\"\n",
-]
 
 
 def free_port(addrs, udp=False):
