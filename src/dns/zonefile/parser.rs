@@ -151,8 +151,8 @@ impl Parser {
     fn generate(&mut self, cur: &mut Cursor<'_>, line: u32) -> Result<(), ZoneFileError> {
         let here = self.file.clone();
         let (range, lhs, middle, rhs) = generate_args(cur).map_err(|e| e.in_file(&here))?;
-        let count = (range.1 - range.0) / range.2 + 1;
-        if count > MAX_GENERATE {
+        let count = u64::from(range.1 - range.0) / u64::from(range.2) + 1;
+        if count > u64::from(MAX_GENERATE) {
             let msg = format!("$GENERATE makes {count} records, more than {MAX_GENERATE}");
             return Err(PErr::new(line, msg).in_file(&here));
         }
