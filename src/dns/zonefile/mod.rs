@@ -105,6 +105,16 @@ pub fn parse_zone_text(
     parse_bytes(text.as_bytes(), path, origin)
 }
 
+/// Parse zone bytes exactly as [`load_zone_file`] does after reading the file (zone files
+/// need not be UTF-8); `path` names it in errors and is the base for relative `$INCLUDE`.
+pub fn parse_zone_bytes(
+    text: &[u8],
+    path: &Path,
+    origin: &Name,
+) -> Result<Vec<Record>, ZoneFileError> {
+    parse_bytes(text, path, origin)
+}
+
 fn parse_bytes(text: &[u8], path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFileError> {
     let mut records = parser::parse(text, path, origin)?;
     checks::check_zone(&mut records, origin, path)?;

@@ -14,6 +14,9 @@ use crate::dns::name::Name;
 const DEFAULT_TTL: u32 = 3600;
 /// Deepest `$INCLUDE` nesting accepted (also stops include loops).
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Most records one `$GENERATE` may make (a /16 of reverse records), so that a typo in a
+/// range cannot exhaust memory.
+const MAX_GENERATE: u32 = 65536;
 /// Class IN, the only class served.
 const CLASS_IN: u16 = 1;
 
@@ -148,8 +151,13 @@ impl Parser {
     fn generate(&mut self, cur: &mut Cursor<'_>, line: u32) -> Result<(), ZoneFileError> {
         let here = self.file.clone();
         let (range, lhs, middle, rhs) = generate_args(cur).map_err(|e| e.in_file(&here))?;
+        let count = u64::from(range.1 - range.0) / u64::from(range.2) + 1;
+        if count > u64::from(MAX_GENERATE) {
+            let msg = format!("$GENERATE makes {count} records, more than {MAX_GENERATE}");
+            return Err(PErr::new(line, msg).in_file(&here));
+        }
         let mut i = range.0;
-        while i <= range.1 {
+        loop {
             let mut text = String::new();
             let parts = substitute(lhs, i, &mut text).and_then(|()| {
                 text.push(' ');
@@ -159,9 +167,12 @@ impl Parser {
             });
             parts.map_err(|m| PErr::new(line, m).in_file(&here))?;
             self.parse_entries(Lexer::with_line(text.as_bytes(), line))?;
-            i += range.2;
+            // The range may end at u32::MAX: stop before the counter overflows.
+            match i.checked_add(range.2) {
+                Some(next) if next <= range.1 => i = next,
+                _ => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     fn record(&mut self, text: &[u8], toks: &[Token], entry: Entry) -> Result<(), PErr> {
@@ -222,7 +233,7 @@ impl Parser {
                 class = Some(c);
                 continue;
             }
-            if ttl.is_none() && b[0].is_ascii_digit() {
+            if ttl.is_none() && b.first().is_some_and(u8::is_ascii_digit) {
                 ttl = Some(parse_ttl(b).map_err(|e| cur.err(e))?);
                 continue;
             }

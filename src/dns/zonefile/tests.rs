@@ -355,6 +355,12 @@ const ERRORS: &[(&str, u32, &str)] = &[
     ),
     ("@ SOA ns hm 1 2 3 4 5\nx 1x A 192.0.2.1\n", 2, "time unit"),
     ("@ SOA ns hm 1 2 3 4 5\nx BOGUS 1\n", 2, "unknown RR type"),
+    // An empty quoted token where a TTL, class or type may stand (found by fuzzing).
+    (
+        "@ SOA ns hm 1 2 3 4 5\nx \"\" A 192.0.2.1\n",
+        2,
+        "unknown RR type",
+    ),
     (
         "@ SOA ns hm 1 2 3 4 5\nx TYPE1 \\# 3 000000\n",
         2,
@@ -390,6 +396,11 @@ const ERRORS: &[(&str, u32, &str)] = &[
         "@ SOA ns hm 1 2 3 4 5\n$GENERATE 9--10 h$ A 192.0.2.$\n",
         2,
         "range",
+    ),
+    (
+        "@ SOA ns hm 1 2 3 4 5\n$GENERATE 0-4294967295 h$ A 192.0.2.1\n",
+        2,
+        "more than 65536",
     ),
     ("@ SOA ns hm 1 2 3 4 5\n$TTL\n", 2, "missing $TTL"),
     ("@ SOA ns hm 1 2 3 4 5\nx TKEY a\n", 2, "not allowed"),
@@ -442,6 +453,9 @@ fn generate_expands() {
     );
     let recs = parse(&format!("{SOA}$GENERATE 10-10 ${{0,3,n}} PTR x\n")).unwrap();
     assert_eq!(recs[1].owner.to_string(), "a.0.0.example.com.");
+    // A range ending at the largest value stops there instead of overflowing the counter.
+    let recs = parse(&format!("{SOA}$GENERATE 4294967294-4294967295 h$ TXT $\n")).unwrap();
+    assert_eq!(recs.len(), 3);
 }
 
 #[test]
