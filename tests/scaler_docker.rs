@@ -200,6 +200,7 @@ fn cpu_from_the_stats_api(group: &str, tag: &str) {
                 image: tag.to_string(),
                 network: "bridge".into(),
                 container_port: 8080,
+                publish: true,
                 port: 0,
             },
         };
