@@ -12,8 +12,11 @@ docker inspect lab-client-us-east >/dev/null 2>&1 || die "the lab is not up (lab
 mkdir -p "$out"
 docker rm -f lab-compare >/dev/null 2>&1 || true
 # Bounded: 8 clients per setup, 20 s per scenario unless told otherwise.
+defaults=()
+[[ " $* " == *" --clients "* ]] || defaults+=(--clients 8)
+[[ " $* " == *" --duration "* ]] || defaults+=(--duration 20s)
 docker run --rm --name lab-compare --network lab-wan --ip 10.90.1.101 \
   -v "$lab_dir:/lab:ro" -v "$out:/out" -v /var/run/docker.sock:/var/run/docker.sock \
   roundhouse-lab/roundhouse:lab compare --lab /lab/compare.toml --out /out \
-  --clients 8 --duration 20s "$@"
+  "${defaults[@]}" "$@"
 say "report: $out/report.md, $out/report.json"

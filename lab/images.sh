@@ -62,9 +62,14 @@ build_roundhouse() {
     cp -L "$lib" "$dir/rootfs$lib"
   done
   printf 'FROM scratch\nCOPY rootfs/ /\nLABEL roundhouse.lab.inputs=%s\nENTRYPOINT ["/roundhouse"]\n' "$hash" >"$dir/Dockerfile"
-  local out
+  local out old
+  old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
   out=$(docker build -q -t "$tag" "$dir" 2>&1) || { echo "$out" >&2; exit 1; }
   rm -rf "$dir"
+  # The previous build, now untagged, goes (unless a container still uses it).
+  if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+    docker rmi "$old" >/dev/null 2>&1 || true
+  fi
 }
 
 build_tools() {

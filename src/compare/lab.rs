@@ -121,6 +121,8 @@ impl Lab {
             name: name.to_string(),
             port: t.port,
             ids: Arc::new(InstanceIds::default()),
+            // Every setup of the lab reaches the backends through a regional balancer.
+            extra_hops: 1,
         };
         vec![
             front(Kind::DnsRr, None, &t.dns_rr),

@@ -153,6 +153,8 @@ pub struct Front {
     pub port: u16,
     /// Numbers of the instances that answered.
     pub ids: Arc<InstanceIds>,
+    /// Proxies between a client and an instance.
+    pub extra_hops: u32,
 }
 
 /// How a scenario's fault reaches the instances.
@@ -178,6 +180,8 @@ pub struct Run {
     pub dns_queries: u64,
     /// Instances of the setup.
     pub instances: usize,
+    /// Proxies between a client and an instance.
+    pub extra_hops: u32,
 }
 
 /// Runs every scenario against the three setups side by side; `progress` hears
@@ -212,6 +216,7 @@ pub async fn run(
                 name: setup::NAME.to_string(),
                 port: s.port,
                 ids: Arc::new(InstanceIds::numbered(s.instances.len())),
+                extra_hops: s.kind.extra_hops(),
             })
             .collect();
         let result = one(
@@ -270,7 +275,7 @@ pub async fn one(
             let (out, seed) = (out.clone(), rng.next_u64());
             tasks.spawn(async move { client.run(start, end, Rng::new(seed), &out).await });
         }
-        collected.push((s.kind, out, resolvers, s.ids.clone()));
+        collected.push((s.kind, s.extra_hops, out, resolvers, s.ids.clone()));
     }
     let fault_at = options.duration / 3;
     let mut fault_ms = None;
@@ -301,7 +306,7 @@ pub async fn one(
     while tasks.join_next().await.is_some() {}
     collected
         .into_iter()
-        .map(|(kind, out, resolvers, ids)| {
+        .map(|(kind, extra_hops, out, resolvers, ids)| {
             let mut samples = std::mem::take(&mut *out.lock().expect("not poisoned"));
             samples.sort_by_key(|s| s.t_ms);
             Run {
@@ -314,6 +319,7 @@ pub async fn one(
                     .map(|r| r.queries.load(std::sync::atomic::Ordering::Relaxed))
                     .sum(),
                 instances: ids.len(),
+                extra_hops,
             }
         })
         .collect()
