@@ -79,7 +79,7 @@ impl LabTargets {
         toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             LabError::Targets {
                 path: match line {
                     Some(l) => format!("{path}:{l}"),
@@ -298,6 +298,9 @@ mod tests {
         let e = LabTargets::parse(&bad, "compare.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("compare.toml:5:"), "{e}");
+        assert!(
+            e.starts_with("compare.toml:4: invalid socket address"),
+            "{e}"
+        );
     }
 }
