@@ -102,7 +102,7 @@ printf '  latest activities of lab-us-east:\n%s\n' "$curl_status"
 echo "== 4. editing the zone file on the host changes the answers without a restart"
 zone=$lab_dir/zones/lab.test.zone
 cp "$zone" "$zone.orig"
-restore() { [ -f "$zone.orig" ] && mv "$zone.orig" "$zone"; }
+restore() { if [ -f "$zone.orig" ]; then mv "$zone.orig" "$zone"; fi; }
 trap restore EXIT
 # The resolver caches the old text first (TTL 5 s).
 client us-east dig +short motd.lab.test TXT | grep -q v1 || die "motd is not v1 before the edit"
