@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the running lab (lab/up.sh) from its client containers, with dig and curl:
-#   1. each region's client is answered with, and served by, its own region;
+#   1. each region's client is answered with, and served by, its own region (also through
+#      another region's resolver: ECS);
 #   2. a region whose backends stop sends its clients to the next-best region within the
 #      bound its health checks and TTL imply, and takes them back when they return;
 #   3. the scaler adds backend containers under load from the client and removes them after;
@@ -44,6 +45,11 @@ for r in "${REGIONS[@]}"; do
   [[ $body == *"region=$r "* ]] || die "$r: served by '$body'"
   ok "$r client: www.lab.test = $got; served by: $body"
 done
+# ECS: the us-east client asks eu-west's resolver; the DNS servers see the client's /24 in
+# the EDNS Client Subnet option, not the resolver's address, and still answer us-east.
+got=$(client us-east dig +short +time=2 www.lab.test A @10.90.2.53 | head -1)
+[ "$got" = "$(wan us-east)" ] || die "via eu-west's resolver the us-east client got '$got' (no ECS?)"
+ok "ECS: the us-east client asking eu-west's resolver (10.90.2.53) gets $got"
 # TCP connect time from the us-east client to each balancer: one round trip.
 times=
 for r in "${REGIONS[@]}"; do
