@@ -115,6 +115,10 @@ enum Command {
         /// Factor on the client types' own cache durations (1 = real-world seconds).
         #[arg(long, default_value_t = 0.1)]
         client_scale: f64,
+        /// Run against the setups of the docker lab described in this file (lab/compare.toml)
+        /// instead of starting them here; --ttl is then the lab's own.
+        #[arg(long)]
+        lab: Option<PathBuf>,
     },
 }
 
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
             ttl,
             resolver_floor,
             client_scale,
+            lab,
         } => {
             init_quiet_logging(cli.log_format);
             compare_cmd::options(compare_cmd::Args {
@@ -173,8 +178,9 @@ fn main() -> ExitCode {
                 ttl,
                 resolver_floor,
                 client_scale,
+                lab,
             })
-            .and_then(|o| compare_cmd::run(o, out))
+            .and_then(|(o, lab)| compare_cmd::run(o, lab, out))
         }
     };
     match result {

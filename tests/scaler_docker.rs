@@ -3,7 +3,8 @@
 //! It builds a tiny image itself (`FROM scratch`, the roundhouse binary and the shared
 //! libraries `ldd` lists), runs a scaling group of one container behind the balancer, and
 //! checks that the container is labelled, serves through the balancer, and is removed when
-//! roundhouse stops; the image is removed at the end.
+//! roundhouse stops; then that a container launched with `publish = false` is reached at its
+//! address on its own network; the image is removed at the end.
 
 mod common;
 use common::http::send;
@@ -93,6 +94,7 @@ impl Drop for Cleanup {
         for id in labelled(&self.group) {
             let _ = docker(&["rm", "-f", &id]);
         }
+        let _ = docker(&["network", "rm", &format!("{}-net", self.group)]);
         let _ = docker(&["rmi", "-f", &self.tag]);
     }
 }
@@ -164,6 +166,7 @@ fn containers_serve_through_the_balancer_and_are_removed_at_exit() {
         "no container outlives roundhouse"
     );
     cpu_from_the_stats_api(&group, &tag);
+    reached_on_its_network(&group, &tag);
     drop(cleanup);
     assert!(
         started.elapsed() < Duration::from_secs(120),
@@ -200,6 +203,7 @@ fn cpu_from_the_stats_api(group: &str, tag: &str) {
                 image: tag.to_string(),
                 network: "bridge".into(),
                 container_port: 8080,
+                publish: true,
                 port: 0,
             },
         };
@@ -238,4 +242,75 @@ fn cpu_from_the_stats_api(group: &str, tag: &str) {
         Vec::<String>::new(),
         "terminate removes the container"
     );
+}
+
+/// `publish = false`: nothing is published; the instance is the container's own address on
+/// its network (reachable from this host through the network's bridge) at `container_port`.
+fn reached_on_its_network(group: &str, tag: &str) {
+    use roundhouse::config::{LaunchTemplate, ProviderKind};
+    use roundhouse::scaler::docker::DockerProvider;
+    use roundhouse::scaler::docker_api::Engine;
+    use roundhouse::scaler::provider::{LaunchRequest, Provider};
+    let network = format!("{group}-net");
+    let (ok, out) = docker(&["network", "create", &network]);
+    assert!(ok, "docker network create: {out}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let provider = DockerProvider::new(Engine::new(SOCKET));
+        let request = LaunchRequest {
+            id: format!("{group}-net-1"),
+            group: group.to_string(),
+            address: "127.0.0.1".parse().unwrap(),
+            region: "default".into(),
+            template: LaunchTemplate {
+                provider: ProviderKind::Docker,
+                version: 1,
+                command: ["backend", "--listen", "{address}:{port}", "--id", "{id}"]
+                    .map(String::from)
+                    .to_vec(),
+                addresses: vec!["127.0.0.1".parse().unwrap()],
+                env: vec![],
+                image: tag.to_string(),
+                network: network.clone(),
+                container_port: 8080,
+                publish: false,
+                port: 0,
+            },
+        };
+        let launched = provider.launch(&request).await.expect("launch");
+        assert_eq!(launched.addr.port(), 8080, "the container's own port");
+        assert!(
+            !launched.addr.ip().is_loopback(),
+            "its address on the network: {}",
+            launched.addr
+        );
+        let (_, ports) = docker(&["port", &request.id]);
+        assert_eq!(ports.trim(), "", "nothing published");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !provider.is_ready(&request.id, launched.addr).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "container not ready at {}",
+                launched.addr
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let addr = launched.addr;
+        let r = tokio::task::spawn_blocking(move || {
+            send(
+                addr,
+                "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            )
+        })
+        .await
+        .unwrap();
+        assert!(r.body.contains(&format!("id={group}-net-1")), "{}", r.body);
+        provider.terminate(&request.id).await;
+    });
+    assert_eq!(labelled(group), Vec::<String>::new(), "terminated");
+    let (ok, out) = docker(&["network", "rm", &network]);
+    assert!(ok, "docker network rm: {out}");
 }

@@ -218,7 +218,50 @@ pub enum Target {
     /// A fixed address (the balancer).
     Fixed(SocketAddr),
     /// A name, on this port, resolved through this resolver.
-    Name(Arc<Resolver>, u16),
+    Name(Arc<Resolver>, String, u16),
+}
+
+/// Numbers the instances of one setup by the `id=` of their answers: the in-process
+/// instances are numbered `0..n` already; others (containers) get the next number the first
+/// time they answer.
+#[derive(Debug, Default)]
+pub struct InstanceIds {
+    ids: Mutex<Vec<String>>,
+}
+
+/// Most instances told apart in one setup.
+const MAX_INSTANCES: usize = 1000;
+
+impl InstanceIds {
+    /// Instances `0..n`, numbered by their own id.
+    pub fn numbered(n: usize) -> InstanceIds {
+        InstanceIds {
+            ids: Mutex::new((0..n).map(|i| i.to_string()).collect()),
+        }
+    }
+
+    /// The number of instance `id`.
+    pub fn number(&self, id: &str) -> Option<u16> {
+        let mut ids = self.ids.lock().expect("not poisoned");
+        if let Some(i) = ids.iter().position(|x| x == id) {
+            return u16::try_from(i).ok();
+        }
+        if ids.len() >= MAX_INSTANCES {
+            return None;
+        }
+        ids.push(id.to_string());
+        u16::try_from(ids.len() - 1).ok()
+    }
+
+    /// Instances seen (or numbered) so far.
+    pub fn len(&self) -> usize {
+        self.ids.lock().expect("not poisoned").len()
+    }
+
+    /// True when no instance is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// What drives one client.
@@ -227,6 +270,8 @@ pub struct Client {
     pub kind: ClientType,
     /// Where it sends.
     pub target: Target,
+    /// Numbers of the instances that answer.
+    pub ids: Arc<InstanceIds>,
     /// Multiplies the type's cache durations (real-world seconds do not fit a short run).
     pub scale: f64,
     /// Requests per session (one connection each unless pinned).
@@ -256,7 +301,7 @@ impl Client {
                         t_ms: 0,
                         ok: (200..300).contains(&status),
                         latency_us: 0,
-                        instance: instance_of(&body),
+                        instance: instance_of(&body).and_then(|id| self.ids.number(id)),
                     },
                     Err(_) => {
                         conn = None;
@@ -283,7 +328,7 @@ impl Client {
     async fn connect(&self, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Option<Connection> {
         let (addrs, port) = match &self.target {
             Target::Fixed(a) => (vec![a.ip()], a.port()),
-            Target::Name(resolver, port) => (self.resolve(resolver, own).await, *port),
+            Target::Name(resolver, name, port) => (self.resolve(resolver, name, own).await, *port),
         };
         let tries = if self.kind.failover { addrs.len() } else { 1 };
         for ip in addrs.iter().take(tries) {
@@ -294,14 +339,19 @@ impl Client {
         None
     }
 
-    async fn resolve(&self, r: &Resolver, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Vec<IpAddr> {
+    async fn resolve(
+        &self,
+        r: &Resolver,
+        name: &str,
+        own: &mut Option<(Vec<IpAddr>, Instant)>,
+    ) -> Vec<IpAddr> {
         let now = Instant::now();
         if let Some((a, until)) = own
             && *until > now
         {
             return a.clone();
         }
-        let (addrs, ttl) = r.lookup(super::setup::NAME).await;
+        let (addrs, ttl) = r.lookup(name).await;
         let scaled = |d: Duration| d.mul_f64(self.scale);
         let keep = match self.kind.cache {
             Cache::None => Duration::ZERO,
@@ -326,11 +376,9 @@ fn failed() -> Sample {
     }
 }
 
-/// The instance number in a demo backend's `GET /` body (`... id=N ...`).
-fn instance_of(body: &str) -> Option<u16> {
-    body.split_whitespace()
-        .find_map(|w| w.strip_prefix("id="))
-        .and_then(|v| v.parse().ok())
+/// The instance id in a demo backend's `GET /` body (`... id=ID ...`).
+fn instance_of(body: &str) -> Option<&str> {
+    body.split_whitespace().find_map(|w| w.strip_prefix("id="))
 }
 
 #[cfg(test)]
@@ -350,7 +398,21 @@ mod tests {
 
     #[test]
     fn instance_ids_are_read_from_the_backend_body() {
-        assert_eq!(instance_of("region=us-east id=4 host=h\n"), Some(4));
+        assert_eq!(instance_of("region=us-east id=4 host=h\n"), Some("4"));
         assert_eq!(instance_of("no id here"), None);
+    }
+
+    #[test]
+    fn numbered_instances_keep_their_number_and_others_get_the_next() {
+        let ids = InstanceIds::numbered(6);
+        assert_eq!(ids.number("4"), Some(4));
+        assert_eq!(ids.number("0"), Some(0));
+        assert_eq!(ids.len(), 6);
+        let lab = InstanceIds::default();
+        assert!(lab.is_empty());
+        assert_eq!(lab.number("lab-us-east-1"), Some(0));
+        assert_eq!(lab.number("lab-eu-west-1"), Some(1));
+        assert_eq!(lab.number("lab-us-east-1"), Some(0));
+        assert_eq!(lab.len(), 2);
     }
 }

@@ -7,11 +7,13 @@
 pub mod client;
 pub mod dns;
 pub mod http;
+pub mod lab;
 pub mod report;
 pub mod setup;
 
-use client::{Client, Resolver, Rng, Sample, Target};
+use client::{Client, InstanceIds, Resolver, Rng, Sample, Target};
 use setup::{Kind, Setup, SetupError};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,6 +134,35 @@ pub enum CompareError {
     /// A setup did not become ready.
     #[error("setup {0}: not ready within 15 s")]
     NotReady(&'static str),
+    /// The lab could not run a scenario.
+    #[error(transparent)]
+    Lab(#[from] lab::LabError),
+}
+
+/// Where one setup's clients go: a setup started here, or one running elsewhere (the lab).
+pub struct Front {
+    /// Which setup.
+    pub kind: Kind,
+    /// The DNS server the simulated resolvers ask.
+    pub dns: SocketAddr,
+    /// Where clients connect without DNS, else `None`.
+    pub fixed: Option<SocketAddr>,
+    /// The name clients resolve.
+    pub name: String,
+    /// Port clients connect to on resolved addresses.
+    pub port: u16,
+    /// Numbers of the instances that answered.
+    pub ids: Arc<InstanceIds>,
+    /// Proxies between a client and an instance.
+    pub extra_hops: u32,
+}
+
+/// How a scenario's fault reaches the instances.
+pub enum Fault<'a> {
+    /// Instances of setups in this process.
+    Local(&'a [Setup]),
+    /// Containers of the lab.
+    Lab(&'a lab::Lab),
 }
 
 /// The samples of one setup in one scenario.
@@ -149,6 +180,8 @@ pub struct Run {
     pub dns_queries: u64,
     /// Instances of the setup.
     pub instances: usize,
+    /// Proxies between a client and an instance.
+    pub extra_hops: u32,
 }
 
 /// Runs every scenario against the three setups side by side; `progress` hears
@@ -174,7 +207,26 @@ pub async fn run(
                 return Err(CompareError::NotReady(s.kind.name()));
             }
         }
-        let result = one(options, scenario, &setups, &mut progress).await;
+        let fronts: Vec<Front> = setups
+            .iter()
+            .map(|s| Front {
+                kind: s.kind,
+                dns: s.dns,
+                fixed: s.fixed,
+                name: setup::NAME.to_string(),
+                port: s.port,
+                ids: Arc::new(InstanceIds::numbered(s.instances.len())),
+                extra_hops: s.kind.extra_hops(),
+            })
+            .collect();
+        let result = one(
+            options,
+            scenario,
+            &fronts,
+            &Fault::Local(&setups),
+            &mut progress,
+        )
+        .await;
         for s in setups {
             s.stop().await;
         }
@@ -184,17 +236,19 @@ pub async fn run(
     Ok(runs)
 }
 
-async fn one(
+/// One scenario: the client population against every front, the fault a third of the way in.
+pub async fn one(
     options: &Options,
     scenario: Scenario,
-    setups: &[Setup],
+    fronts: &[Front],
+    fault: &Fault<'_>,
     progress: &mut impl FnMut(Scenario, Duration, Duration),
 ) -> Vec<Run> {
     let start = Instant::now();
     let end = start + options.duration;
     let mut tasks = JoinSet::new();
     let mut collected = Vec::new();
-    for s in setups {
+    for s in fronts {
         let out = Arc::new(Mutex::new(Vec::new()));
         let resolvers: Vec<Arc<Resolver>> = (0..options.resolvers.max(1))
             .map(|_| Arc::new(Resolver::new(s.dns, options.resolver_floor, true)))
@@ -204,11 +258,16 @@ async fn one(
         for c in 0..options.clients {
             let target = match s.fixed {
                 Some(a) => Target::Fixed(a),
-                None => Target::Name(resolvers[c % resolvers.len()].clone(), s.port),
+                None => Target::Name(
+                    resolvers[c % resolvers.len()].clone(),
+                    s.name.clone(),
+                    s.port,
+                ),
             };
             let client = Client {
                 kind: client::pick(&options.mix, &mut rng),
                 target,
+                ids: s.ids.clone(),
                 scale: options.client_scale,
                 session: options.session.max(1),
                 gap: options.gap,
@@ -216,7 +275,7 @@ async fn one(
             let (out, seed) = (out.clone(), rng.next_u64());
             tasks.spawn(async move { client.run(start, end, Rng::new(seed), &out).await });
         }
-        collected.push((s.kind, out, resolvers));
+        collected.push((s.kind, s.extra_hops, out, resolvers, s.ids.clone()));
     }
     let fault_at = options.duration / 3;
     let mut fault_ms = None;
@@ -226,15 +285,20 @@ async fn one(
         let elapsed = start.elapsed();
         if fault_ms.is_none() && scenario != Scenario::Steady && elapsed >= fault_at {
             fault_ms = Some(elapsed.as_millis() as u32);
-            for s in setups {
-                for &v in &victims {
-                    s.instances[v].stop.cancel();
+            match fault {
+                Fault::Local(setups) => {
+                    for s in setups.iter() {
+                        for &v in &victims {
+                            s.instances[v].stop.cancel();
+                        }
+                        if scenario == Scenario::SlowInstance {
+                            let path = format!("/admin/delay?ms={}", SLOW.as_millis());
+                            let timeout = Duration::from_secs(1);
+                            http::send_once(s.instances[0].addr, "POST", &path, timeout).await;
+                        }
+                    }
                 }
-                if scenario == Scenario::SlowInstance {
-                    let path = format!("/admin/delay?ms={}", SLOW.as_millis());
-                    let timeout = Duration::from_secs(1);
-                    http::send_once(s.instances[0].addr, "POST", &path, timeout).await;
-                }
+                Fault::Lab(lab) => lab.inject(scenario).await,
             }
         }
         progress(scenario, elapsed.min(options.duration), options.duration);
@@ -242,7 +306,7 @@ async fn one(
     while tasks.join_next().await.is_some() {}
     collected
         .into_iter()
-        .map(|(kind, out, resolvers)| {
+        .map(|(kind, extra_hops, out, resolvers, ids)| {
             let mut samples = std::mem::take(&mut *out.lock().expect("not poisoned"));
             samples.sort_by_key(|s| s.t_ms);
             Run {
@@ -254,7 +318,8 @@ async fn one(
                     .iter()
                     .map(|r| r.queries.load(std::sync::atomic::Ordering::Relaxed))
                     .sum(),
-                instances: setups[0].instances.len(),
+                instances: ids.len(),
+                extra_hops,
             }
         })
         .collect()

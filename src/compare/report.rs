@@ -61,6 +61,9 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn cv(counts: &[usize]) -> f64 {
+    if counts.is_empty() {
+        return 0.0;
+    }
     let n = counts.len() as f64;
     let mean = counts.iter().sum::<usize>() as f64 / n;
     if mean == 0.0 {
@@ -113,7 +116,7 @@ pub fn summarize(run: &Run) -> Summary {
         p99_ms: round(percentile(&lat, 0.99), 2),
         spread_cv: round(cv(&counts), 3),
         dns_per_request: round(run.dns_queries as f64 / requests.max(1) as f64, 4),
-        extra_hops: run.setup.extra_hops(),
+        extra_hops: run.extra_hops,
     }
 }
 
@@ -238,6 +241,7 @@ mod tests {
             samples,
             dns_queries: 51,
             instances: 2,
+            extra_hops: 0,
         };
         let s = summarize(&run);
         assert_eq!((s.errors_before, s.errors_after), (0, 2));

@@ -97,6 +97,10 @@ pub struct FileLaunchTemplate {
     /// docker: the port the container listens on. Default: 8080.
     #[serde(default = "default_container_port")]
     pub container_port: Spanned<u16>,
+    /// docker: publish `container_port` on the instance's address (default), or, when false,
+    /// reach the container at its own address on `network`.
+    #[serde(default)]
+    pub publish: Option<Spanned<bool>>,
 }
 
 /// `[[scaling_group.policy]]`: every key but `name` and `type` belongs to some types only.

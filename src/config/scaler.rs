@@ -48,6 +48,10 @@ pub struct LaunchTemplate {
     pub network: String,
     /// docker: the port the container listens on (published on the instance's address).
     pub container_port: u16,
+    /// docker: true (default): `container_port` is published on a free port of the
+    /// instance's address; false: the instance is reached at the container's own address on
+    /// `network` (the balancer runs on that network too) and nothing is published.
+    pub publish: bool,
 }
 
 /// Deregistration delay of a scaling group without target groups.
@@ -521,6 +525,16 @@ fn launch_template(
             ),
         ));
     }
+    let publish = match &t.publish {
+        Some(p) if provider != ProviderKind::Docker => {
+            return Err(ctx.at(
+                p,
+                format!("{}: only the docker provider publishes", key("publish")),
+            ));
+        }
+        Some(p) => *p.get_ref(),
+        None => true,
+    };
     Ok(LaunchTemplate {
         provider,
         version: *t.version.get_ref(),
@@ -531,6 +545,7 @@ fn launch_template(
         image,
         network: t.network.get_ref().clone(),
         container_port: *t.container_port.get_ref(),
+        publish,
     })
 }
 

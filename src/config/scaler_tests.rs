@@ -193,3 +193,22 @@ fn docker_templates_need_an_image_and_no_port_placeholder() {
     let e = parse(&format!("{GROUP}image = \"x\"\n")).unwrap_err();
     assert!(e.contains("only the docker provider runs images"), "{e}");
 }
+
+#[test]
+fn only_docker_templates_choose_whether_to_publish() {
+    let docker = format!("{GROUP}provider = \"docker\"\nimage = \"roundhouse:dev\"\n");
+    let c = parse(&docker).unwrap();
+    assert!(c.scaler[0].launch_template.publish, "published by default");
+    let c = parse(&format!(
+        "{docker}network = \"lab-us-east\"\npublish = false\n"
+    ))
+    .unwrap();
+    let t = &c.scaler[0].launch_template;
+    assert!(!t.publish);
+    assert_eq!(t.network, "lab-us-east");
+    let e = parse(&format!("{GROUP}publish = false\n")).unwrap_err();
+    assert!(
+        e.contains("launch_template.publish: only the docker provider publishes"),
+        "{e}"
+    );
+}

@@ -2,7 +2,9 @@
 //! image through the Docker Engine API ([`super::docker_api`]), labelled
 //! `roundhouse.group=<group>` and `roundhouse.instance=<id>`, with the template's environment
 //! and command, on its network, and its `container_port` published on a free port of the
-//! instance's address (the address the balancer reaches). A task per container polls whether
+//! instance's address (the address the balancer reaches) — or, with `publish = false`, not
+//! published: the instance is then its address on the network, for a balancer that runs in
+//! a container on the same network. A task per container polls whether
 //! it runs and its CPU time (`/containers/ID/stats?stream=false`).
 
 use super::docker_api::{DockerError, Engine};
@@ -53,7 +55,8 @@ impl DockerProvider {
         }
     }
 
-    /// The `/containers/create` body for `request`, publishing on `host_port`.
+    /// The `/containers/create` body for `request`, publishing on `host_port` (unless the
+    /// template publishes nothing).
     pub fn spec(request: &LaunchRequest, host_port: u16) -> Value {
         let t = &request.template;
         let port = format!("{}/tcp", t.container_port);
@@ -73,13 +76,13 @@ impl DockerProvider {
             "Env": env,
             "Labels": { GROUP_LABEL: request.group, INSTANCE_LABEL: request.id },
             "ExposedPorts": { port.clone(): {} },
-            "HostConfig": {
-                "PortBindings": {
-                    port: [{ "HostIp": request.address.to_string(), "HostPort": host_port.to_string() }]
-                },
-                "NetworkMode": t.network,
-            },
+            "HostConfig": { "NetworkMode": t.network },
         });
+        if t.publish {
+            spec["HostConfig"]["PortBindings"] = json!({
+                port: [{ "HostIp": request.address.to_string(), "HostPort": host_port.to_string() }]
+            });
+        }
         if !cmd.is_empty() {
             spec["Cmd"] = json!(cmd);
         }
@@ -98,6 +101,52 @@ impl DockerProvider {
             return Err(e);
         }
         Ok(id)
+    }
+}
+
+impl DockerProvider {
+    /// Starts the container without publishing; it is reached at its address on the
+    /// template's network.
+    async fn launch_on_network(&self, request: &LaunchRequest) -> Result<Launched, ProviderError> {
+        let container = self
+            .create_and_start(request, 0)
+            .await
+            .map_err(|e| ProviderError::Refused(e.to_string()))?;
+        let network = &request.template.network;
+        let ip = match self.engine.address_on(&container, network).await {
+            Ok(ip) => ip,
+            Err(e) => {
+                let _ = self.engine.remove(&container).await;
+                return Err(ProviderError::Refused(e.to_string()));
+            }
+        };
+        self.watch(request, container);
+        Ok(Launched {
+            addr: SocketAddr::new(ip, request.template.container_port),
+            pid: None,
+        })
+    }
+
+    /// Polls the started `container` of `request` until it is terminated.
+    fn watch(&self, request: &LaunchRequest, container: String) {
+        let polled = Arc::new(Mutex::new(Polled {
+            running: true,
+            ..Polled::default()
+        }));
+        let stop = CancellationToken::new();
+        tokio::spawn(poll(
+            self.engine.clone(),
+            container.clone(),
+            polled.clone(),
+            stop.clone(),
+        ));
+        let entry = Entry {
+            container,
+            polled,
+            stop,
+        };
+        let mut all = self.instances.lock().expect("not poisoned");
+        all.insert(request.id.clone(), entry);
     }
 }
 
@@ -132,6 +181,9 @@ async fn poll(
 
 impl Provider for DockerProvider {
     async fn launch(&self, request: &LaunchRequest) -> Result<Launched, ProviderError> {
+        if !request.template.publish {
+            return self.launch_on_network(request).await;
+        }
         // The template's port, or a free one, on the instance's address for the daemon to
         // publish on.
         let port = request.template.port;
@@ -150,24 +202,7 @@ impl Provider for DockerProvider {
             .create_and_start(request, addr.port())
             .await
             .map_err(|e| ProviderError::Refused(e.to_string()))?;
-        let polled = Arc::new(Mutex::new(Polled {
-            running: true,
-            ..Polled::default()
-        }));
-        let stop = CancellationToken::new();
-        tokio::spawn(poll(
-            self.engine.clone(),
-            container.clone(),
-            polled.clone(),
-            stop.clone(),
-        ));
-        let entry = Entry {
-            container,
-            polled,
-            stop,
-        };
-        let mut all = self.instances.lock().expect("not poisoned");
-        all.insert(request.id.clone(), entry);
+        self.watch(request, container);
         Ok(Launched { addr, pid: None })
     }
 
@@ -254,6 +289,7 @@ mod tests {
                 image: "roundhouse:dev".into(),
                 network: "bridge".into(),
                 container_port: 8080,
+                publish: true,
                 port: 0,
             },
         };
@@ -269,5 +305,41 @@ mod tests {
             json!([{ "HostIp": "127.0.0.1", "HostPort": "41000" }])
         );
         assert_eq!(spec["HostConfig"]["NetworkMode"], "bridge");
+    }
+
+    #[test]
+    fn an_unpublished_container_gets_no_port_bindings() {
+        let mut request = LaunchRequest {
+            id: "web-1".into(),
+            group: "web".into(),
+            address: "127.0.0.1".parse().unwrap(),
+            region: "eu-west".into(),
+            template: LaunchTemplate {
+                provider: ProviderKind::Docker,
+                version: 1,
+                command: vec![],
+                addresses: vec!["127.0.0.1".parse().unwrap()],
+                env: vec![],
+                image: "roundhouse:dev".into(),
+                network: "lab-eu-west".into(),
+                container_port: 8080,
+                port: 0,
+                publish: false,
+            },
+        };
+        let spec = DockerProvider::spec(&request, 0);
+        assert!(spec["HostConfig"].get("PortBindings").is_none(), "{spec}");
+        assert_eq!(spec["HostConfig"]["NetworkMode"], "lab-eu-west");
+        assert_eq!(spec["ExposedPorts"], json!({ "8080/tcp": {} }));
+        assert!(
+            spec.get("Cmd").is_none(),
+            "the image's entrypoint and command"
+        );
+        request.template.publish = true;
+        let spec = DockerProvider::spec(&request, 41001);
+        assert_eq!(
+            spec["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostPort"],
+            "41001"
+        );
     }
 }

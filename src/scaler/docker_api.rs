@@ -6,6 +6,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::net::UnixStream;
@@ -186,6 +187,52 @@ impl Engine {
         Ok(v["State"]["Running"].as_bool().unwrap_or(false))
     }
 
+    /// Ids of the running containers labelled `label=value`, oldest first.
+    pub async fn labelled(&self, label: &str, value: &str) -> Result<Vec<String>, DockerError> {
+        let filters = serde_json::json!({ "label": [format!("{label}={value}")] }).to_string();
+        let path = format!("/containers/json?filters={}", percent_encode(&filters));
+        let v = self.json(Method::GET, &path, None).await?;
+        let mut found: Vec<(i64, String)> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| Some((c["Created"].as_i64()?, c["Id"].as_str()?.to_string())))
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// Freezes a container's processes (`docker pause`).
+    pub async fn pause(&self, id: &str) -> Result<(), DockerError> {
+        let path = format!("/containers/{id}/pause");
+        self.request(Method::POST, &path, None).await.map(drop)
+    }
+
+    /// Thaws a paused container.
+    pub async fn unpause(&self, id: &str) -> Result<(), DockerError> {
+        let path = format!("/containers/{id}/unpause");
+        self.request(Method::POST, &path, None).await.map(drop)
+    }
+
+    /// Sends SIGKILL to a container's main process (`docker kill`).
+    pub async fn kill(&self, id: &str) -> Result<(), DockerError> {
+        let path = format!("/containers/{id}/kill");
+        self.request(Method::POST, &path, None).await.map(drop)
+    }
+
+    /// The container's IP address on `network` (`NetworkSettings.Networks.<network>.IPAddress`).
+    pub async fn address_on(&self, id: &str, network: &str) -> Result<IpAddr, DockerError> {
+        let path = format!("/containers/{id}/json");
+        let v = self.json(Method::GET, &path, None).await?;
+        v["NetworkSettings"]["Networks"][network]["IPAddress"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or(DockerError::Http {
+                path,
+                message: format!("no address on network {network}"),
+            })
+    }
+
     /// The container's CPU time so far, in nanoseconds (`cpu_stats.cpu_usage.total_usage`).
     pub async fn cpu_nanos(&self, id: &str) -> Result<u64, DockerError> {
         let path = format!("/containers/{id}/stats?stream=false");
@@ -197,6 +244,19 @@ impl Engine {
                 message: "no cpu_stats.cpu_usage.total_usage".into(),
             })
     }
+}
+
+/// `s` with every byte outside the URL-safe set percent-encoded (for query values).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -250,5 +310,35 @@ mod tests {
         );
         let gone = Engine::new("/nonexistent/docker.sock");
         assert!(!gone.ping().await);
+    }
+
+    #[tokio::test]
+    async fn labelled_containers_are_filtered_by_the_daemon_and_listed_oldest_first() {
+        let list = r#"[{"Id":"new","Created":20},{"Id":"old","Created":10}]"#;
+        let (engine, seen) = daemon("200 OK", list).await;
+        let ids = engine.labelled("roundhouse.group", "lab-us-east").await;
+        assert_eq!(ids.unwrap(), ["old", "new"]);
+        let req = seen.await.unwrap();
+        assert!(
+            req.starts_with(
+                "GET /v1.41/containers/json?filters=%7B%22label%22%3A%5B%22roundhouse.group%3Dlab-us-east%22%5D%7D HTTP/1.1\r\n"
+            ),
+            "{req}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_address_on_a_network_is_read_from_the_inspection() {
+        let inspect =
+            r#"{"NetworkSettings":{"Networks":{"lab-eu-west":{"IPAddress":"10.91.2.130"}}}}"#;
+        let (engine, _) = daemon("200 OK", inspect).await;
+        let ip = engine.address_on("abc", "lab-eu-west").await.unwrap();
+        assert_eq!(ip, "10.91.2.130".parse::<IpAddr>().unwrap());
+        let (engine, _) = daemon("200 OK", inspect).await;
+        let e = engine.address_on("abc", "bridge").await.unwrap_err();
+        assert!(
+            e.to_string().contains("no address on network bridge"),
+            "{e}"
+        );
     }
 }

@@ -114,6 +114,7 @@ fn config(min: u32, desired: u32, max: u32) -> ScalingGroup {
             image: String::new(),
             network: String::new(),
             container_port: 0,
+            publish: true,
         },
         policies: vec![],
         scheduled: vec![],

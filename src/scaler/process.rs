@@ -221,6 +221,7 @@ mod tests {
                 image: String::new(),
                 network: String::new(),
                 container_port: 0,
+                publish: true,
             },
         }
     }
