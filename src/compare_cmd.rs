@@ -1,7 +1,8 @@
-//! `roundhouse compare`: options from the command line, a progress line, the report files.
+//! `roundhouse compare`: options from the command line, a progress line, the report files
+//! (report.md, report.json and the SVG charts).
 
 use anyhow::{Context, bail};
-use roundhouse::compare::{self, Options, Scenario, report};
+use roundhouse::compare::{self, Options, Scenario, chart, report};
 use roundhouse::config::parse_duration;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -102,9 +103,24 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     let summaries: Vec<_> = runs.iter().map(report::summarize).collect();
     let table = report::markdown(&summaries);
     std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+    let mut charts = String::new();
+    for scenario in &options.scenarios {
+        let of: Vec<_> = runs.iter().filter(|r| r.scenario == *scenario).collect();
+        let files = chart::scenario(&out, &of)?;
+        charts.push_str(&format!(
+            "\n## {}\n\n{}\n\n",
+            scenario.name(),
+            scenario.describe()
+        ));
+        for f in files {
+            charts.push_str(&format!("![{f}]({f})\n"));
+        }
+    }
     let md = format!(
         "# roundhouse compare\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
-         resolver floor {} s, client cache scale {}.\n\n{table}",
+         resolver floor {} s, client cache scale {}.\n\n{table}\n\
+         In the charts the black line marks the fault, the grey one (load per instance) the end \
+         of its immediate effect.\n{charts}",
         options.seed,
         options.duration.as_secs_f64(),
         options.clients,
@@ -118,6 +134,11 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     let json = serde_json::to_string_pretty(&report::json(&options, &runs))?;
     std::fs::write(&json_path, json).with_context(|| format!("{}", json_path.display()))?;
     println!("{table}");
-    println!("wrote {} and {}", md_path.display(), json_path.display());
+    println!(
+        "wrote {}, {} and the charts in {}",
+        md_path.display(),
+        json_path.display(),
+        out.display()
+    );
     Ok(())
 }

@@ -60,3 +60,86 @@ async fn an_instance_crash_costs_dns_round_robin_errors_for_about_the_ttl_and_th
     );
     assert_eq!((rr.extra_hops, lb.extra_hops, gslb.extra_hops), (0, 1, 1));
 }
+
+/// Runs `roundhouse compare` (the binary) for one scenario into a fresh folder; the parsed
+/// report.json and the folder.
+fn compare(scenario: &str, extra: &[&str]) -> (serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roundhouse"))
+        .args(["compare", "--scenario", scenario, "--seed", "5", "--out"])
+        .arg(dir.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read_to_string(dir.path().join("report.json")).unwrap();
+    (serde_json::from_str(&json).unwrap(), dir)
+}
+
+fn summary<'a>(report: &'a serde_json::Value, setup: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["summary"])
+        .find(|s| s["setup"] == setup)
+        .unwrap()
+}
+
+#[test]
+fn a_sticky_scale_in_moves_only_the_sessions_of_removed_instances_and_draws_charts() {
+    let (report, dir) = compare(
+        "sticky-scale-in",
+        &["--duration", "10s", "--ttl", "2s", "--clients", "24"],
+    );
+    let table = serde_json::to_string_pretty(
+        &report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["summary"])
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    for setup in ["dns-rr", "lb", "gslb"] {
+        let s = summary(&report, setup);
+        let n = |k: &str| s[k].as_u64().unwrap_or_else(|| panic!("{k}: {table}"));
+        assert!(n("requests") > 300, "{setup} serves:\n{table}");
+        assert_eq!(s["instances"], serde_json::json!([6, 6, 3]), "{table}");
+        assert!(s["note"].is_null(), "the scale-in finished:\n{table}");
+        let (lost, removed) = (n("sessions_lost"), n("sessions_on_removed"));
+        assert_eq!(n("sessions"), 24, "{table}");
+        assert!(
+            removed > 0,
+            "{setup}: some sessions sat on removed instances:\n{table}"
+        );
+        assert!(
+            lost <= removed,
+            "{setup}: sessions of surviving instances stay:\n{table}"
+        );
+    }
+    for setup in ["lb", "gslb"] {
+        let s = summary(&report, setup);
+        assert_eq!(
+            s["sessions_lost"], s["sessions_on_removed"],
+            "{setup}: the balancer moves exactly the sessions of drained targets:\n{table}"
+        );
+        assert!(
+            s["errors_during"].as_u64().unwrap() + s["errors_after"].as_u64().unwrap() <= 2,
+            "{setup}: draining costs no errors:\n{table}"
+        );
+    }
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    for chart in ["success", "latency", "instances", "load"] {
+        let file = format!("sticky-scale-in-{chart}.svg");
+        assert!(md.contains(&format!("]({file})")), "report.md links {file}");
+        let svg = std::fs::read_to_string(dir.path().join(&file)).unwrap();
+        assert!(svg.contains("<svg"), "{file}");
+        assert!(svg.contains("<polyline"), "{file} has lines");
+    }
+}
