@@ -177,6 +177,6 @@ fn a_load_spike_makes_the_scaler_scale_out() {
         }
     }
     // The CPU readings are real: on a machine too busy to serve the spike, a setup may not
-    // get the CPU to cross its target; at least one always does.
+    // get the CPU to cross its target; the scaler must still react in at least one.
     assert!(!scaled.is_empty(), "{report}");
 }

@@ -93,7 +93,7 @@ fn panel<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("seconds")
         .y_desc(y_desc)
-        .light_line_style(WHITE)
+        .max_light_lines(0)
         .draw()
         .map_err(e)?;
     for (at, color) in [(fault, BLACK), (fault_end, RGBColor(150, 150, 150))] {
