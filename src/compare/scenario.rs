@@ -103,7 +103,7 @@ impl Scenario {
             Scenario::LoadSpike => Some(Capacity {
                 desired: 1,
                 max: 3,
-                cpu_target: Some(4.0),
+                cpu_target: Some(6.0),
                 cpu_per_request: Duration::from_micros(400),
                 ..base
             }),
@@ -132,7 +132,7 @@ impl Scenario {
             }
             Scenario::LoadSpike => {
                 "Each region is a scaling group of `roundhouse backend` processes (1 to 3, \
-                 CPU target tracking at 4 % of a core, every request burns 0.4 ms of CPU); a \
+                 CPU target tracking at 6 % of a core, every request burns 0.4 ms of CPU); a \
                  third of the way in, the client population grows four times."
             }
             Scenario::DeployDrain => {
