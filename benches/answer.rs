@@ -106,7 +106,10 @@ fn bench(c: &mut Criterion) {
         client: None,
     };
     let cases = [
-        ("static www A (4 records)", query("www.example.test.", 1, None)),
+        (
+            "static www A (4 records)",
+            query("www.example.test.", 1, None),
+        ),
         ("NXDOMAIN", query("nope.example.test.", 1, None)),
         ("pool app A (2 of 4)", query("app.example.test.", 1, None)),
         (

@@ -184,7 +184,8 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         tracing::info!(udp = %bound, tcp = %bound, workers = udp.len(), "dns listening");
         dns_addrs.push(bound);
         for socket in udp {
-            spawn_udp(&mut tasks, socket, state.clone(), closing.clone()).map_err(|source| {
+            let stop = (closing.clone(), shutdown.clone());
+            spawn_udp(&mut tasks, socket, state.clone(), stop).map_err(|source| {
                 AppError::Bind {
                     addr: bound,
                     source,
@@ -338,9 +339,9 @@ fn spawn_udp(
     tasks: &mut JoinSet<()>,
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
-    closing: Closing,
+    (closing, shutdown): (Closing, CancellationToken),
 ) -> std::io::Result<()> {
-    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, closing));
+    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, closing, shutdown));
     Ok(())
 }
 
@@ -349,7 +350,7 @@ fn spawn_udp(
     tasks: &mut JoinSet<()>,
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
-    closing: Closing,
+    (closing, _shutdown): (Closing, CancellationToken),
 ) -> std::io::Result<()> {
     socket.set_nonblocking(true)?;
     let socket = tokio::net::UdpSocket::from_std(socket)?;

@@ -1,8 +1,8 @@
-//! `roundhouse compare`: options from the command line, a progress line, the report files.
+//! `roundhouse compare`: options from the command line, a progress line, the report files
+//! (report.md, report.json and the SVG charts).
 
 use anyhow::{Context, bail};
-use roundhouse::compare::lab::{Lab, LabTargets};
-use roundhouse::compare::{self, Options, Scenario, report};
+use roundhouse::compare::{self, Options, Scenario, chart, report};
 use roundhouse::config::parse_duration;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -16,15 +16,14 @@ pub struct Args {
     pub ttl: String,
     pub resolver_floor: String,
     pub client_scale: f64,
-    pub lab: Option<PathBuf>,
 }
 
 fn duration(key: &str, v: &str) -> anyhow::Result<std::time::Duration> {
     parse_duration(v).map_err(|e| anyhow::anyhow!("--{key}: {e}"))
 }
 
-/// Validated options, and the lab's targets with `--lab`.
-pub fn options(a: Args) -> anyhow::Result<(Options, Option<LabTargets>)> {
+/// Validated options.
+pub fn options(a: Args) -> anyhow::Result<Options> {
     let scenarios = match a.scenario.as_str() {
         "all" => Scenario::ALL.to_vec(),
         name => match Scenario::parse(name) {
@@ -48,23 +47,7 @@ pub fn options(a: Args) -> anyhow::Result<(Options, Option<LabTargets>)> {
     if !(a.client_scale > 0.0 && a.client_scale <= 10.0) {
         bail!("--client-scale: above 0, at most 10");
     }
-    let lab = match &a.lab {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--lab {}", path.display()))?;
-            Some(LabTargets::parse(&text, &path.display().to_string())?)
-        }
-        None => None,
-    };
-    let scenarios = match (&lab, a.scenario.as_str()) {
-        // The lab cannot slow one backend down (docs/lab.md).
-        (Some(_), "all") => scenarios
-            .into_iter()
-            .filter(|s| *s != Scenario::SlowInstance)
-            .collect(),
-        _ => scenarios,
-    };
-    let options = Options {
+    Ok(Options {
         scenarios,
         duration: d,
         seed: a.seed,
@@ -73,53 +56,46 @@ pub fn options(a: Args) -> anyhow::Result<(Options, Option<LabTargets>)> {
         resolver_floor: duration("resolver-floor", &a.resolver_floor)?,
         client_scale: a.client_scale,
         ..Options::default()
-    };
-    Ok((options, lab))
+    })
 }
 
 /// Runs the comparison and writes `report.md` and `report.json` to `out`.
-pub fn run(options: Options, lab: Option<LabTargets>, out: PathBuf) -> anyhow::Result<()> {
+pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let total = options.scenarios.len();
-    let lab = lab.map(Lab::new);
-    let where_ = if lab.is_some() { " in the lab" } else { "" };
     eprintln!(
-        "comparing dns-rr, lb and gslb{where_}: {total} scenario(s) of {:?} each (seed {})",
+        "comparing dns-rr, lb and gslb: {total} scenario(s) of {:?} each (seed {})",
         options.duration, options.seed
     );
     let runs = runtime.block_on(async {
         let mut index = 0;
         let mut current = None;
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let progress =
-            |scenario: Scenario, elapsed: std::time::Duration, length: std::time::Duration| {
-                if current != Some(scenario) {
-                    current = Some(scenario);
-                    index += 1;
-                    if !terminal {
-                        eprintln!("[{index}/{total}] {}", scenario.name());
-                    }
-                }
+        compare::run(&options, |scenario, elapsed, length| {
+            if current != Some(scenario) {
+                current = Some(scenario);
+                index += 1;
                 if !terminal {
-                    return;
+                    eprintln!("[{index}/{total}] {}", scenario.name());
                 }
-                let width = 30;
-                let done = (elapsed.as_secs_f64() / length.as_secs_f64() * width as f64) as usize;
-                eprint!(
-                    "\r[{index}/{total}] {:<15} [{}{}] {:>3}s",
-                    scenario.name(),
-                    "#".repeat(done.min(width)),
-                    " ".repeat(width - done.min(width)),
-                    elapsed.as_secs()
-                );
-                let _ = std::io::stderr().flush();
-            };
-        match &lab {
-            Some(lab) => compare::lab::run(&options, lab, progress).await,
-            None => compare::run(&options, progress).await,
-        }
+            }
+            if !terminal {
+                return;
+            }
+            let width = 30;
+            let done = (elapsed.as_secs_f64() / length.as_secs_f64() * width as f64) as usize;
+            eprint!(
+                "\r[{index}/{total}] {:<15} [{}{}] {:>3}s",
+                scenario.name(),
+                "#".repeat(done.min(width)),
+                " ".repeat(width - done.min(width)),
+                elapsed.as_secs()
+            );
+            let _ = std::io::stderr().flush();
+        })
+        .await
     })?;
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!();
@@ -127,16 +103,28 @@ pub fn run(options: Options, lab: Option<LabTargets>, out: PathBuf) -> anyhow::R
     let summaries: Vec<_> = runs.iter().map(report::summarize).collect();
     let table = report::markdown(&summaries);
     std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
-    let ttl = match &lab {
-        Some(_) => "the lab's TTL".to_string(),
-        None => format!("TTL {} s", options.ttl.as_secs_f64()),
-    };
+    let mut charts = String::new();
+    for scenario in &options.scenarios {
+        let of: Vec<_> = runs.iter().filter(|r| r.scenario == *scenario).collect();
+        let files = chart::scenario(&out, &of)?;
+        charts.push_str(&format!(
+            "\n## {}\n\n{}\n\n",
+            scenario.name(),
+            scenario.describe()
+        ));
+        for f in files {
+            charts.push_str(&format!("![{f}]({f})\n"));
+        }
+    }
     let md = format!(
-        "# roundhouse compare{where_}\n\nSeed {}, {} s per scenario, {} clients per setup, {ttl}, \
-         resolver floor {} s, client cache scale {}.\n\n{table}",
+        "# roundhouse compare\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
+         resolver floor {} s, client cache scale {}.\n\n{table}\n\
+         In the charts the black line marks the fault, the grey one (load per instance) the end \
+         of its immediate effect.\n{charts}",
         options.seed,
         options.duration.as_secs_f64(),
         options.clients,
+        options.ttl.as_secs_f64(),
         options.resolver_floor.as_secs_f64(),
         options.client_scale
     );
@@ -146,6 +134,11 @@ pub fn run(options: Options, lab: Option<LabTargets>, out: PathBuf) -> anyhow::R
     let json = serde_json::to_string_pretty(&report::json(&options, &runs))?;
     std::fs::write(&json_path, json).with_context(|| format!("{}", json_path.display()))?;
     println!("{table}");
-    println!("wrote {} and {}", md_path.display(), json_path.display());
+    println!(
+        "wrote {}, {} and the charts in {}",
+        md_path.display(),
+        json_path.display(),
+        out.display()
+    );
     Ok(())
 }

@@ -75,6 +75,9 @@ enum Command {
         /// Exit when standard input closes (so that an instance never outlives its scaler).
         #[arg(long)]
         exit_with_stdin: bool,
+        /// CPU time each `GET /` burns (e.g. 0.5ms; at most 100ms).
+        #[arg(long, default_value = "0ms")]
+        cpu_per_request: String,
     },
     /// Print regions, pool endpoints and balancer targets from a running server's admin API.
     Status {
@@ -91,13 +94,14 @@ enum Command {
     /// Run the same simulated clients against DNS round robin, one load balancer and GSLB
     /// DNS in front of regional balancers, through faults; write a report.
     Compare {
-        /// steady, instance-crash, region-outage, slow-instance, or all.
+        /// steady, instance-crash, region-outage, slow-instance, load-spike, deploy-drain,
+        /// sticky-scale-in, or all.
         #[arg(long, default_value = "all")]
         scenario: String,
         /// Length of each scenario (e.g. 24s).
         #[arg(long, default_value = "24s")]
         duration: String,
-        /// Folder for report.md and report.json.
+        /// Folder for report.md, report.json and the SVG charts.
         #[arg(long, default_value = "compare-report")]
         out: PathBuf,
         /// Seed of the client population (same seed, same clients and think times).
@@ -115,10 +119,6 @@ enum Command {
         /// Factor on the client types' own cache durations (1 = real-world seconds).
         #[arg(long, default_value_t = 0.1)]
         client_scale: f64,
-        /// Run against the setups of the docker lab described in this file (lab/compare.toml)
-        /// instead of starting them here; --ttl is then the lab's own.
-        #[arg(long)]
-        lab: Option<PathBuf>,
     },
 }
 
@@ -143,15 +143,19 @@ fn main() -> ExitCode {
             fail_health,
             root,
             exit_with_stdin,
+            cpu_per_request,
         } => {
             init_logging(None, cli.log_format);
-            let options = roundhouse::backend::BackendOptions {
-                region,
-                id: id.unwrap_or_else(|| format!("backend-{}", std::process::id())),
-                fail_health,
-                root,
-            };
-            backend(listen, options, exit_with_stdin)
+            let options = roundhouse::config::parse_duration(&cpu_per_request)
+                .map_err(|e| anyhow::anyhow!("--cpu-per-request: {e}"))
+                .map(|cpu| roundhouse::backend::BackendOptions {
+                    region,
+                    id: id.unwrap_or_else(|| format!("backend-{}", std::process::id())),
+                    fail_health,
+                    root,
+                    cpu_per_request: cpu,
+                });
+            options.and_then(|o| backend(listen, o, exit_with_stdin))
         }
         Command::Status { admin, token, json } => status(admin, token, json),
         Command::Check { config, .. } => {
@@ -167,7 +171,6 @@ fn main() -> ExitCode {
             ttl,
             resolver_floor,
             client_scale,
-            lab,
         } => {
             init_quiet_logging(cli.log_format);
             compare_cmd::options(compare_cmd::Args {
@@ -178,9 +181,8 @@ fn main() -> ExitCode {
                 ttl,
                 resolver_floor,
                 client_scale,
-                lab,
             })
-            .and_then(|(o, lab)| compare_cmd::run(o, lab, out))
+            .and_then(|o| compare_cmd::run(o, out))
         }
     };
     match result {

@@ -3,7 +3,8 @@
 //! - `GET /health`: 200 `ok`, or 503 while failing (`--fail-health`, or the admin toggle
 //!   `POST /admin/health?fail=true|false`).
 //! - `GET /`: who answered: region, instance id and hostname; delayed by the admin knob
-//!   `POST /admin/delay?ms=N` (a slow instance; 0 turns it off, at most 60 s).
+//!   `POST /admin/delay?ms=N` (a slow instance; 0 turns it off, at most 60 s); each one
+//!   burns `--cpu-per-request` of CPU first (load a CPU scaling policy can see).
 //! - `GET /work?ms=N`: burns N ms of CPU (the stress endpoint; at most 10 s).
 //! - `GET /slow?ms=N`: waits N ms without using CPU (at most 60 s).
 //! - any other `GET` with `--root DIR`: a file below DIR.
@@ -36,7 +37,12 @@ pub struct BackendOptions {
     pub fail_health: bool,
     /// Folder of static files.
     pub root: Option<PathBuf>,
+    /// CPU time each `GET /` burns (at most [`MAX_REQUEST_CPU`]).
+    pub cpu_per_request: Duration,
 }
+
+/// Longest CPU burn of one `GET /`.
+pub const MAX_REQUEST_CPU: Duration = Duration::from_millis(100);
 
 struct Shared {
     options: BackendOptions,
@@ -103,6 +109,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>
             text(StatusCode::OK, format!("delay={}ms\n", d.as_millis()))
         }
         (&Method::GET, "/") => {
+            let cpu = shared.options.cpu_per_request.min(MAX_REQUEST_CPU);
+            if !cpu.is_zero() {
+                burn(cpu);
+            }
             let delay = shared.delay_ms.load(Ordering::Relaxed);
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -281,6 +291,23 @@ mod tests {
         request(addr, "POST", "/admin/health?fail=false").await;
         assert_eq!(request(addr, "GET", "/health").await.0, 200);
         assert_eq!(request(addr, "GET", "/nope").await.0, 404);
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn every_request_burns_its_cpu_time() {
+        let (addr, stop) = start(BackendOptions {
+            cpu_per_request: Duration::from_millis(40),
+            ..Default::default()
+        })
+        .await;
+        let t = Instant::now();
+        assert_eq!(request(addr, "GET", "/").await.0, 200);
+        assert!(
+            t.elapsed() >= Duration::from_millis(40),
+            "{:?}",
+            t.elapsed()
+        );
         stop.cancel();
     }
 

@@ -199,6 +199,41 @@ impl Resolver {
     }
 }
 
+/// Instance ids as they appear in answers, numbered in order of first appearance (a
+/// setup's in-process instances are entered first, so that their number is their index).
+#[derive(Debug, Default)]
+pub struct Names(Mutex<Vec<String>>);
+
+impl Names {
+    /// With these names first.
+    pub fn new(first: impl IntoIterator<Item = String>) -> Names {
+        Names(Mutex::new(first.into_iter().collect()))
+    }
+
+    /// The number of `name`, entered when new.
+    pub fn number(&self, name: &str) -> u16 {
+        let mut v = self.0.lock().expect("not poisoned");
+        match v.iter().position(|n| n == name) {
+            Some(i) => i as u16,
+            None => {
+                v.push(name.to_string());
+                (v.len() - 1) as u16
+            }
+        }
+    }
+
+    /// The number of `name` if it was seen.
+    pub fn find(&self, name: &str) -> Option<u16> {
+        let v = self.0.lock().expect("not poisoned");
+        v.iter().position(|n| n == name).map(|i| i as u16)
+    }
+
+    /// Every name, by number.
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
 /// One request's outcome.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Sample {
@@ -208,8 +243,10 @@ pub struct Sample {
     pub ok: bool,
     /// Microseconds from the request (including any connect) to the response.
     pub latency_us: u32,
-    /// Instance that answered (from the body), if any.
+    /// Instance that answered (from the body, numbered by [`Names`]), if any.
     pub instance: Option<u16>,
+    /// The client that sent it.
+    pub client: u16,
 }
 
 /// Where a client sends requests.
@@ -218,50 +255,7 @@ pub enum Target {
     /// A fixed address (the balancer).
     Fixed(SocketAddr),
     /// A name, on this port, resolved through this resolver.
-    Name(Arc<Resolver>, String, u16),
-}
-
-/// Numbers the instances of one setup by the `id=` of their answers: the in-process
-/// instances are numbered `0..n` already; others (containers) get the next number the first
-/// time they answer.
-#[derive(Debug, Default)]
-pub struct InstanceIds {
-    ids: Mutex<Vec<String>>,
-}
-
-/// Most instances told apart in one setup.
-const MAX_INSTANCES: usize = 1000;
-
-impl InstanceIds {
-    /// Instances `0..n`, numbered by their own id.
-    pub fn numbered(n: usize) -> InstanceIds {
-        InstanceIds {
-            ids: Mutex::new((0..n).map(|i| i.to_string()).collect()),
-        }
-    }
-
-    /// The number of instance `id`.
-    pub fn number(&self, id: &str) -> Option<u16> {
-        let mut ids = self.ids.lock().expect("not poisoned");
-        if let Some(i) = ids.iter().position(|x| x == id) {
-            return u16::try_from(i).ok();
-        }
-        if ids.len() >= MAX_INSTANCES {
-            return None;
-        }
-        ids.push(id.to_string());
-        u16::try_from(ids.len() - 1).ok()
-    }
-
-    /// Instances seen (or numbered) so far.
-    pub fn len(&self) -> usize {
-        self.ids.lock().expect("not poisoned").len()
-    }
-
-    /// True when no instance is known.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    Name(Arc<Resolver>, u16),
 }
 
 /// What drives one client.
@@ -270,14 +264,21 @@ pub struct Client {
     pub kind: ClientType,
     /// Where it sends.
     pub target: Target,
-    /// Numbers of the instances that answer.
-    pub ids: Arc<InstanceIds>,
     /// Multiplies the type's cache durations (real-world seconds do not fit a short run).
     pub scale: f64,
     /// Requests per session (one connection each unless pinned).
     pub session: u32,
     /// Time between requests.
     pub gap: Duration,
+    /// Time after the start before its first request.
+    pub begin: Duration,
+    /// Keeps its target: sends back the balancer's cookie, and reconnects to the address it
+    /// used last while that one accepts connections.
+    pub sticky: bool,
+    /// Its number in samples.
+    pub number: u16,
+    /// Numbers of the instances that answer.
+    pub names: Arc<Names>,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -287,32 +288,45 @@ impl Client {
     pub async fn run(&self, start: Instant, end: Instant, mut rng: Rng, out: &Mutex<Vec<Sample>>) {
         let mut own: Option<(Vec<IpAddr>, Instant)> = None;
         let mut conn: Option<Connection> = None;
+        let mut last: Option<IpAddr> = None;
+        let mut cookie: Option<String> = None;
         let offset = rng.below(self.gap.as_millis().max(1) as u64);
-        tokio::time::sleep(Duration::from_millis(offset)).await;
+        tokio::time::sleep_until(start + self.begin + Duration::from_millis(offset)).await;
         let mut n = 0u32;
         while Instant::now() < end {
             let t0 = Instant::now();
             if conn.is_none() {
-                conn = self.connect(&mut own).await;
+                conn = self.connect(&mut own, &mut last).await;
             }
             let sample = match conn.as_mut() {
-                Some(c) => match c.get("app.example.test", "/", TIMEOUT).await {
-                    Ok((status, body)) => Sample {
-                        t_ms: 0,
-                        ok: (200..300).contains(&status),
-                        latency_us: 0,
-                        instance: instance_of(&body).and_then(|id| self.ids.number(id)),
-                    },
-                    Err(_) => {
-                        conn = None;
-                        failed()
+                Some(c) => {
+                    let sent = cookie.as_deref().filter(|_| self.sticky);
+                    match c
+                        .get_with_cookie(super::setup::NAME, "/", sent, TIMEOUT)
+                        .await
+                    {
+                        Ok(reply) => {
+                            if reply.set_cookie.is_some() {
+                                cookie = reply.set_cookie;
+                            }
+                            Sample {
+                                ok: (200..300).contains(&reply.status),
+                                instance: instance_of(&reply.body).map(|i| self.names.number(i)),
+                                ..failed()
+                            }
+                        }
+                        Err(_) => {
+                            conn = None;
+                            failed()
+                        }
                     }
-                },
+                }
                 None => failed(),
             };
             let sample = Sample {
                 t_ms: t0.duration_since(start).as_millis() as u32,
                 latency_us: t0.elapsed().as_micros() as u32,
+                client: self.number,
                 ..sample
             };
             out.lock().expect("not poisoned").push(sample);
@@ -325,33 +339,38 @@ impl Client {
         }
     }
 
-    async fn connect(&self, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Option<Connection> {
+    async fn connect(
+        &self,
+        own: &mut Option<(Vec<IpAddr>, Instant)>,
+        last: &mut Option<IpAddr>,
+    ) -> Option<Connection> {
+        if let (true, Some(ip), Target::Name(_, port)) = (self.sticky, *last, &self.target)
+            && let Ok(c) = Connection::open(SocketAddr::new(ip, *port), TIMEOUT).await
+        {
+            return Some(c);
+        }
         let (addrs, port) = match &self.target {
             Target::Fixed(a) => (vec![a.ip()], a.port()),
-            Target::Name(resolver, name, port) => (self.resolve(resolver, name, own).await, *port),
+            Target::Name(resolver, port) => (self.resolve(resolver, own).await, *port),
         };
         let tries = if self.kind.failover { addrs.len() } else { 1 };
         for ip in addrs.iter().take(tries) {
             if let Ok(c) = Connection::open(SocketAddr::new(*ip, port), TIMEOUT).await {
+                *last = Some(*ip);
                 return Some(c);
             }
         }
         None
     }
 
-    async fn resolve(
-        &self,
-        r: &Resolver,
-        name: &str,
-        own: &mut Option<(Vec<IpAddr>, Instant)>,
-    ) -> Vec<IpAddr> {
+    async fn resolve(&self, r: &Resolver, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Vec<IpAddr> {
         let now = Instant::now();
         if let Some((a, until)) = own
             && *until > now
         {
             return a.clone();
         }
-        let (addrs, ttl) = r.lookup(name).await;
+        let (addrs, ttl) = r.lookup(super::setup::NAME).await;
         let scaled = |d: Duration| d.mul_f64(self.scale);
         let keep = match self.kind.cache {
             Cache::None => Duration::ZERO,
@@ -373,10 +392,11 @@ fn failed() -> Sample {
         ok: false,
         latency_us: 0,
         instance: None,
+        client: 0,
     }
 }
 
-/// The instance id in a demo backend's `GET /` body (`... id=ID ...`).
+/// The instance id in a demo backend's `GET /` body (`... id=NAME ...`).
 fn instance_of(body: &str) -> Option<&str> {
     body.split_whitespace().find_map(|w| w.strip_prefix("id="))
 }
@@ -400,19 +420,10 @@ mod tests {
     fn instance_ids_are_read_from_the_backend_body() {
         assert_eq!(instance_of("region=us-east id=4 host=h\n"), Some("4"));
         assert_eq!(instance_of("no id here"), None);
-    }
-
-    #[test]
-    fn numbered_instances_keep_their_number_and_others_get_the_next() {
-        let ids = InstanceIds::numbered(6);
-        assert_eq!(ids.number("4"), Some(4));
-        assert_eq!(ids.number("0"), Some(0));
-        assert_eq!(ids.len(), 6);
-        let lab = InstanceIds::default();
-        assert!(lab.is_empty());
-        assert_eq!(lab.number("lab-us-east-1"), Some(0));
-        assert_eq!(lab.number("lab-eu-west-1"), Some(1));
-        assert_eq!(lab.number("lab-us-east-1"), Some(0));
-        assert_eq!(lab.len(), 2);
+        let names = Names::new(["0".to_string(), "1".to_string()]);
+        assert_eq!(names.number("1"), 1);
+        assert_eq!(names.number("us-east-3"), 2);
+        assert_eq!(names.find("us-east-3"), Some(2));
+        assert_eq!(names.all().len(), 3);
     }
 }

@@ -22,12 +22,7 @@ pub async fn query_a(server: SocketAddr, name: &str, id: u16) -> Option<Answer> 
     let mut w = MessageWriter::new(id, 0x0100, 512);
     w.question(&qname, 1, 1);
     let msg = w.finish();
-    let local = if server.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let sock = UdpSocket::bind(local).await.ok()?;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.ok()?;
     sock.send_to(&msg, server).await.ok()?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf))

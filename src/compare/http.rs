@@ -54,6 +54,20 @@ impl Connection {
         self.send("GET", host, path, timeout).await
     }
 
+    /// Sends `GET path` with the cookie `cookie` (`name=value`) when there is one, and reads
+    /// the response within `timeout`.
+    pub async fn get_with_cookie(
+        &mut self,
+        host: &str,
+        path: &str,
+        cookie: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Reply, HttpError> {
+        tokio::time::timeout(timeout, self.exchange("GET", host, path, cookie))
+            .await
+            .map_err(|_| HttpError::Exchange("timed out".into()))?
+    }
+
     /// Sends a request without a body and reads the response within `timeout`.
     pub async fn send(
         &mut self,
@@ -62,9 +76,10 @@ impl Connection {
         path: &str,
         timeout: Duration,
     ) -> Result<(u16, String), HttpError> {
-        tokio::time::timeout(timeout, self.exchange(method, host, path))
+        let reply = tokio::time::timeout(timeout, self.exchange(method, host, path, None))
             .await
-            .map_err(|_| HttpError::Exchange("timed out".into()))?
+            .map_err(|_| HttpError::Exchange("timed out".into()))??;
+        Ok((reply.status, reply.body))
     }
 
     async fn exchange(
@@ -72,10 +87,15 @@ impl Connection {
         method: &str,
         host: &str,
         path: &str,
-    ) -> Result<(u16, String), HttpError> {
+        cookie: Option<&str>,
+    ) -> Result<Reply, HttpError> {
         let io = |e: std::io::Error| HttpError::Exchange(e.to_string());
-        let request =
-            format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Length: 0\r\n\r\n"
+        );
         self.stream
             .get_mut()
             .write_all(request.as_bytes())
@@ -91,6 +111,7 @@ impl Connection {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| HttpError::Exchange(format!("bad status line {line:?}")))?;
         let mut length = 0usize;
+        let mut set_cookie = None;
         loop {
             line.clear();
             if self.stream.read_line(&mut line).await.map_err(io)? == 0 {
@@ -104,12 +125,32 @@ impl Connection {
                 && k.eq_ignore_ascii_case("content-length")
             {
                 length = v.trim().parse().unwrap_or(0);
+            } else if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("set-cookie")
+            {
+                // The `name=value` part, without attributes.
+                set_cookie = v.split(';').next().map(|c| c.trim().to_string());
             }
         }
         let mut body = vec![0; length.min(1 << 20)];
         self.stream.read_exact(&mut body).await.map_err(io)?;
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok(Reply {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            set_cookie,
+        })
     }
+}
+
+/// A response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+    /// The `name=value` of the last `Set-Cookie` header, if any.
+    pub set_cookie: Option<String>,
 }
 
 /// `GET path` on a fresh connection: the status, or `None` when nothing answered.

@@ -2,74 +2,28 @@
 //! ([`setup::Kind::DnsRr`]), one load balancer ([`setup::Kind::Lb`]) and GSLB DNS in front
 //! of regional balancers ([`setup::Kind::Gslb`]), through faults, on loopback, in one
 //! process. Real servers ([`crate::app`]) and demo backends; simulated clients
-//! ([`client`]). [`report`] turns the samples into numbers, Markdown and JSON.
+//! ([`client`]). The scenarios that scale ([`scenario::Capacity`]) run the instances as
+//! `roundhouse backend` processes of real scaling groups ([`scaled`]). [`report`] turns the
+//! samples into numbers, Markdown and JSON; [`chart`] draws them as SVG.
 
+pub mod chart;
 pub mod client;
 pub mod dns;
 pub mod http;
-pub mod lab;
 pub mod report;
+pub mod scaled;
+pub mod scenario;
 pub mod setup;
 
-use client::{Client, InstanceIds, Resolver, Rng, Sample, Target};
+pub use scenario::{SLOW, SPIKE, Scenario};
+
+use client::{Client, Names, Resolver, Rng, Sample, Target};
 use setup::{Kind, Setup, SetupError};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
-
-/// A fault injected a third of the way into the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scenario {
-    /// No fault.
-    Steady,
-    /// One instance (of region us-east) crashes: listener and open connections close.
-    InstanceCrash,
-    /// Every instance of us-east crashes.
-    RegionOutage,
-    /// One instance (of us-east) answers 300 ms late from then on; it stays healthy.
-    SlowInstance,
-}
-
-/// How late the slow instance answers.
-pub const SLOW: Duration = Duration::from_millis(300);
-
-impl Scenario {
-    /// Every scenario, in run order.
-    pub const ALL: [Scenario; 4] = [
-        Scenario::Steady,
-        Scenario::InstanceCrash,
-        Scenario::RegionOutage,
-        Scenario::SlowInstance,
-    ];
-
-    /// Its name on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::Steady => "steady",
-            Scenario::InstanceCrash => "instance-crash",
-            Scenario::RegionOutage => "region-outage",
-            Scenario::SlowInstance => "slow-instance",
-        }
-    }
-
-    /// By name.
-    pub fn parse(name: &str) -> Option<Scenario> {
-        Scenario::ALL.into_iter().find(|s| s.name() == name)
-    }
-
-    /// Instance indexes that crash at the fault (six instances, two per region).
-    fn victims(self) -> Vec<usize> {
-        match self {
-            Scenario::Steady | Scenario::SlowInstance => Vec::new(),
-            Scenario::InstanceCrash => vec![0],
-            Scenario::RegionOutage => (0..setup::PER_REGION).collect(),
-        }
-    }
-}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -98,6 +52,8 @@ pub struct Options {
     pub mix: Vec<client::ClientType>,
     /// Scratch directory for the setups' files.
     pub scratch: PathBuf,
+    /// The program scaling groups launch as `PROGRAM backend ...` (this one by default).
+    pub exe: PathBuf,
 }
 
 impl Default for Options {
@@ -116,6 +72,7 @@ impl Default for Options {
             mix: client::MIX.to_vec(),
             scratch: std::env::temp_dir()
                 .join(format!("roundhouse-compare-{}", std::process::id())),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("roundhouse")),
         }
     }
 }
@@ -132,37 +89,8 @@ pub enum CompareError {
         source: SetupError,
     },
     /// A setup did not become ready.
-    #[error("setup {0}: not ready within 15 s")]
+    #[error("setup {0}: not ready within 20 s")]
     NotReady(&'static str),
-    /// The lab could not run a scenario.
-    #[error(transparent)]
-    Lab(#[from] lab::LabError),
-}
-
-/// Where one setup's clients go: a setup started here, or one running elsewhere (the lab).
-pub struct Front {
-    /// Which setup.
-    pub kind: Kind,
-    /// The DNS server the simulated resolvers ask.
-    pub dns: SocketAddr,
-    /// Where clients connect without DNS, else `None`.
-    pub fixed: Option<SocketAddr>,
-    /// The name clients resolve.
-    pub name: String,
-    /// Port clients connect to on resolved addresses.
-    pub port: u16,
-    /// Numbers of the instances that answered.
-    pub ids: Arc<InstanceIds>,
-    /// Proxies between a client and an instance.
-    pub extra_hops: u32,
-}
-
-/// How a scenario's fault reaches the instances.
-pub enum Fault<'a> {
-    /// Instances of setups in this process.
-    Local(&'a [Setup]),
-    /// Containers of the lab.
-    Lab(&'a lab::Lab),
 }
 
 /// The samples of one setup in one scenario.
@@ -174,14 +102,24 @@ pub struct Run {
     pub scenario: Scenario,
     /// When the fault happened, ms after the start (`None`: steady).
     pub fault_ms: Option<u32>,
+    /// When the fault's immediate effect was over, ms after the start: health checks have
+    /// noticed a crash, the scale-out reached its peak, the deploy or scale-in finished
+    /// (`None`: no fault, or the operation did not finish within the run).
+    pub fault_end_ms: Option<u32>,
     /// Every request, in completion order.
     pub samples: Vec<Sample>,
     /// Queries the resolvers sent to the authoritative server.
     pub dns_queries: u64,
-    /// Instances of the setup.
-    pub instances: usize,
-    /// Proxies between a client and an instance.
-    pub extra_hops: u32,
+    /// Instance ids by number ([`Sample::instance`]).
+    pub instances: Vec<String>,
+    /// How many of them are in-process instances (the first ones).
+    pub in_process: usize,
+    /// Instances in service over time: (ms after the start, count), every 250 ms.
+    pub capacity: Vec<(u32, u32)>,
+    /// Numbers of the instances in service at the end.
+    pub survivors: Vec<u16>,
+    /// Why an operation of the scenario failed, if it did.
+    pub note: Option<String>,
 }
 
 /// Runs every scenario against the three setups side by side; `progress` hears
@@ -193,8 +131,9 @@ pub async fn run(
     let mut runs = Vec::new();
     for &scenario in &options.scenarios {
         let mut setups = Vec::new();
+        let scaled = scenario.capacity().map(|c| (c, options.exe.as_path()));
         for kind in Kind::ALL {
-            let s = Setup::start(kind, options.ttl, &options.scratch)
+            let s = Setup::start(kind, options.ttl, &options.scratch, scaled)
                 .await
                 .map_err(|source| CompareError::Setup {
                     setup: kind.name(),
@@ -202,31 +141,19 @@ pub async fn run(
                 })?;
             setups.push(s);
         }
+        let mut not_ready = None;
         for s in &setups {
-            if !s.ready(Duration::from_secs(15)).await {
-                return Err(CompareError::NotReady(s.kind.name()));
+            if not_ready.is_none() && !s.ready(Duration::from_secs(20)).await {
+                not_ready = Some(s.kind.name());
             }
         }
-        let fronts: Vec<Front> = setups
-            .iter()
-            .map(|s| Front {
-                kind: s.kind,
-                dns: s.dns,
-                fixed: s.fixed,
-                name: setup::NAME.to_string(),
-                port: s.port,
-                ids: Arc::new(InstanceIds::numbered(s.instances.len())),
-                extra_hops: s.kind.extra_hops(),
-            })
-            .collect();
-        let result = one(
-            options,
-            scenario,
-            &fronts,
-            &Fault::Local(&setups),
-            &mut progress,
-        )
-        .await;
+        if let Some(name) = not_ready {
+            for s in setups {
+                s.stop().await;
+            }
+            return Err(CompareError::NotReady(name));
+        }
+        let result = one(options, scenario, &setups, &mut progress).await;
         for s in setups {
             s.stop().await;
         }
@@ -236,91 +163,208 @@ pub async fn run(
     Ok(runs)
 }
 
-/// One scenario: the client population against every front, the fault a third of the way in.
-pub async fn one(
+/// What one setup collects during a run.
+struct Collect {
+    kind: Kind,
+    out: Arc<Mutex<Vec<Sample>>>,
+    resolvers: Vec<Arc<Resolver>>,
+    names: Arc<Names>,
+    capacity: Vec<(u32, u32)>,
+    operation: Option<JoinHandle<Result<u32, String>>>,
+}
+
+/// Instances of `s` in service now (ids).
+fn serving(s: &Setup) -> Vec<String> {
+    match s.scaled {
+        Some(_) => scaled::in_service(s.scaler()),
+        None => s
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| !i.stop.is_cancelled())
+            .map(|(n, _)| n.to_string())
+            .collect(),
+    }
+}
+
+/// Injects the fault into `s`; an operation that takes time runs as a task whose result
+/// is the time it finished (ms after `start`).
+async fn inject(
+    scenario: Scenario,
+    s: &Setup,
+    start: Instant,
+) -> Option<JoinHandle<Result<u32, String>>> {
+    for &v in &scenario.victims() {
+        s.instances[v].stop.cancel();
+    }
+    let done = move || start.elapsed().as_millis() as u32;
+    match scenario {
+        Scenario::SlowInstance => {
+            let path = format!("/admin/delay?ms={}", SLOW.as_millis());
+            let timeout = Duration::from_secs(1);
+            http::send_once(s.instances[0].addr, "POST", &path, timeout).await;
+            None
+        }
+        Scenario::DeployDrain => {
+            let h = s.scaler().clone();
+            // Two passed health checks (1 s apart) before the new instance counts.
+            let settle = Duration::from_millis(2_500);
+            Some(tokio::spawn(async move {
+                let r = scaled::deploy(&h, setup::REGIONS[0], settle).await;
+                r.map(|()| done()).map_err(|e| e.to_string())
+            }))
+        }
+        Scenario::StickyScaleIn => {
+            let h = s.scaler().clone();
+            Some(tokio::spawn(async move {
+                let r = scaled::scale_in(&h, 1).await;
+                r.map(|()| done()).map_err(|e| e.to_string())
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// When the capacity first reached its peak after the fault (the fault time when it did
+/// not grow).
+fn peak_after(capacity: &[(u32, u32)], fault: u32) -> u32 {
+    let at_fault = capacity
+        .iter()
+        .take_while(|(t, _)| *t <= fault)
+        .last()
+        .map_or(0, |c| c.1);
+    let after = capacity.iter().filter(|(t, _)| *t >= fault);
+    let peak = after.clone().map(|c| c.1).max().unwrap_or(0);
+    match peak > at_fault {
+        true => after.clone().find(|c| c.1 == peak).map_or(fault, |c| c.0),
+        false => fault,
+    }
+}
+
+async fn one(
     options: &Options,
     scenario: Scenario,
-    fronts: &[Front],
-    fault: &Fault<'_>,
+    setups: &[Setup],
     progress: &mut impl FnMut(Scenario, Duration, Duration),
 ) -> Vec<Run> {
     let start = Instant::now();
     let end = start + options.duration;
+    let fault_at = options.duration / 3;
     let mut tasks = JoinSet::new();
     let mut collected = Vec::new();
-    for s in fronts {
+    let population = match scenario {
+        Scenario::LoadSpike => options.clients * SPIKE,
+        _ => options.clients,
+    };
+    for s in setups {
         let out = Arc::new(Mutex::new(Vec::new()));
+        let names = Arc::new(Names::new((0..s.instances.len()).map(|i| i.to_string())));
         let resolvers: Vec<Arc<Resolver>> = (0..options.resolvers.max(1))
             .map(|_| Arc::new(Resolver::new(s.dns, options.resolver_floor, true)))
             .collect();
         // The same seed for every setup: the same population, the same think times.
         let mut rng = Rng::new(options.seed);
-        for c in 0..options.clients {
+        for c in 0..population {
             let target = match s.fixed {
                 Some(a) => Target::Fixed(a),
-                None => Target::Name(
-                    resolvers[c % resolvers.len()].clone(),
-                    s.name.clone(),
-                    s.port,
-                ),
+                None => Target::Name(resolvers[c % resolvers.len()].clone(), s.port),
             };
             let client = Client {
                 kind: client::pick(&options.mix, &mut rng),
                 target,
-                ids: s.ids.clone(),
                 scale: options.client_scale,
                 session: options.session.max(1),
                 gap: options.gap,
+                // The spike's extra clients arrive at the fault.
+                begin: if c < options.clients {
+                    Duration::ZERO
+                } else {
+                    fault_at
+                },
+                sticky: scenario.sticky(),
+                number: c as u16,
+                names: names.clone(),
             };
             let (out, seed) = (out.clone(), rng.next_u64());
             tasks.spawn(async move { client.run(start, end, Rng::new(seed), &out).await });
         }
-        collected.push((s.kind, s.extra_hops, out, resolvers, s.ids.clone()));
+        collected.push(Collect {
+            kind: s.kind,
+            out,
+            resolvers,
+            names,
+            capacity: Vec::new(),
+            operation: None,
+        });
     }
-    let fault_at = options.duration / 3;
     let mut fault_ms = None;
-    let victims = scenario.victims();
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let elapsed = start.elapsed();
         if fault_ms.is_none() && scenario != Scenario::Steady && elapsed >= fault_at {
             fault_ms = Some(elapsed.as_millis() as u32);
-            match fault {
-                Fault::Local(setups) => {
-                    for s in setups.iter() {
-                        for &v in &victims {
-                            s.instances[v].stop.cancel();
-                        }
-                        if scenario == Scenario::SlowInstance {
-                            let path = format!("/admin/delay?ms={}", SLOW.as_millis());
-                            let timeout = Duration::from_secs(1);
-                            http::send_once(s.instances[0].addr, "POST", &path, timeout).await;
-                        }
-                    }
-                }
-                Fault::Lab(lab) => lab.inject(scenario).await,
+            for (s, c) in setups.iter().zip(collected.iter_mut()) {
+                c.operation = inject(scenario, s, start).await;
             }
+        }
+        let t = start.elapsed().as_millis() as u32;
+        for (s, c) in setups.iter().zip(collected.iter_mut()) {
+            c.capacity.push((t, serving(s).len() as u32));
         }
         progress(scenario, elapsed.min(options.duration), options.duration);
     }
     while tasks.join_next().await.is_some() {}
-    collected
-        .into_iter()
-        .map(|(kind, extra_hops, out, resolvers, ids)| {
-            let mut samples = std::mem::take(&mut *out.lock().expect("not poisoned"));
-            samples.sort_by_key(|s| s.t_ms);
-            Run {
-                setup: kind,
-                scenario,
-                fault_ms,
-                samples,
-                dns_queries: resolvers
-                    .iter()
-                    .map(|r| r.queries.load(std::sync::atomic::Ordering::Relaxed))
-                    .sum(),
-                instances: ids.len(),
-                extra_hops,
+    let mut runs = Vec::new();
+    for (s, c) in setups.iter().zip(collected) {
+        let mut note = None;
+        let fault_end_ms = match (scenario, fault_ms) {
+            (_, None) => None,
+            (Scenario::InstanceCrash | Scenario::RegionOutage, Some(f)) => {
+                Some(f + scenario::DETECTION.as_millis() as u32)
             }
-        })
-        .collect()
+            (Scenario::LoadSpike, Some(f)) => Some(peak_after(&c.capacity, f)),
+            (Scenario::DeployDrain | Scenario::StickyScaleIn, Some(_)) => {
+                let op = c.operation.expect("started at the fault");
+                if !op.is_finished() {
+                    op.abort();
+                    note = Some(format!("{} did not finish within the run", scenario.name()));
+                    None
+                } else {
+                    match op.await {
+                        Ok(Ok(t)) => Some(t),
+                        Ok(Err(e)) => {
+                            note = Some(e);
+                            None
+                        }
+                        Err(e) => {
+                            note = Some(e.to_string());
+                            None
+                        }
+                    }
+                }
+            }
+            (_, Some(f)) => Some(f),
+        };
+        let survivors = serving(s).iter().map(|n| c.names.number(n)).collect();
+        let mut samples = std::mem::take(&mut *c.out.lock().expect("not poisoned"));
+        samples.sort_by_key(|s| s.t_ms);
+        runs.push(Run {
+            setup: c.kind,
+            scenario,
+            fault_ms,
+            fault_end_ms,
+            samples,
+            dns_queries: c
+                .resolvers
+                .iter()
+                .map(|r| r.queries.load(std::sync::atomic::Ordering::Relaxed))
+                .sum(),
+            instances: c.names.all(),
+            in_process: s.instances.len(),
+            capacity: c.capacity,
+            survivors,
+            note,
+        });
+    }
+    runs
 }

@@ -9,11 +9,14 @@
 //! Instances of a setup share one port on their own addresses, because DNS answers carry
 //! addresses only; the balancers of `gslb` share one port likewise.
 
+use super::scenario::Capacity;
 use crate::app::{self, ConfigSource, Running};
 use crate::backend::{self, BackendOptions};
+use crate::scaler::ScalerHandle;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -108,8 +111,10 @@ pub struct Setup {
     pub fixed: Option<SocketAddr>,
     /// Port clients connect to on resolved addresses.
     pub port: u16,
-    /// Instances; an instance's index is its number in reports.
+    /// In-process instances; an instance's index is its number in reports (none when scaled).
     pub instances: Vec<Instance>,
+    /// Instances in service at the start when the instances run in scaling groups.
+    pub scaled: Option<usize>,
     running: Running,
     dir: PathBuf,
 }
@@ -151,30 +156,49 @@ const ZONE: &str = "$TTL 60\n@ SOA ns hostmaster 1 3600 600 86400 5\n@ NS ns\nns
 
 impl Setup {
     /// Starts the instances and the server; `ttl` is the TTL of DNS answers and `scratch`
-    /// a directory for the configuration and zone files.
-    pub async fn start(kind: Kind, ttl: Duration, scratch: &Path) -> Result<Setup, SetupError> {
+    /// a directory for the configuration and zone files. With `scaled`, the instances are
+    /// `roundhouse backend` processes (program `exe`) of one scaling group per region.
+    pub async fn start(
+        kind: Kind,
+        ttl: Duration,
+        scratch: &Path,
+        scaled: Option<(Capacity, &Path)>,
+    ) -> Result<Setup, SetupError> {
+        let per_region = match scaled {
+            Some((c, _)) => c.max as usize + 1,
+            None => PER_REGION,
+        };
         let ips: Vec<IpAddr> = (0..REGIONS.len())
-            .flat_map(|r| (0..PER_REGION).map(move |i| addr(kind, r, 11 + i as u8)))
+            .flat_map(|r| (0..per_region).map(move |i| addr(kind, r, 11 + i as u8)))
             .collect();
         let listeners = common_port(&ips)?;
+        let iport = listeners[0]
+            .local_addr()
+            .map_err(|e| io(scratch, e))?
+            .port();
         let mut instances = Vec::new();
-        for (i, l) in listeners.into_iter().enumerate() {
-            let a = l.local_addr().map_err(|e| io(scratch, e))?;
-            l.set_nonblocking(true).map_err(|e| io(scratch, e))?;
-            let l = TcpListener::from_std(l).map_err(|e| io(scratch, e))?;
-            let stop = CancellationToken::new();
-            let region = i / PER_REGION;
-            let options = BackendOptions {
-                region: REGIONS[region].into(),
-                id: i.to_string(),
-                ..BackendOptions::default()
-            };
-            tokio::spawn(backend::run(l, options, stop.clone()));
-            instances.push(Instance {
-                addr: a,
-                region,
-                stop,
-            });
+        if scaled.is_some() {
+            // Launch templates use this port on every address; free it for the instances.
+            drop(listeners);
+        } else {
+            for (i, l) in listeners.into_iter().enumerate() {
+                let a = l.local_addr().map_err(|e| io(scratch, e))?;
+                l.set_nonblocking(true).map_err(|e| io(scratch, e))?;
+                let l = TcpListener::from_std(l).map_err(|e| io(scratch, e))?;
+                let stop = CancellationToken::new();
+                let region = i / PER_REGION;
+                let options = BackendOptions {
+                    region: REGIONS[region].into(),
+                    id: i.to_string(),
+                    ..BackendOptions::default()
+                };
+                tokio::spawn(backend::run(l, options, stop.clone()));
+                instances.push(Instance {
+                    addr: a,
+                    region,
+                    stop,
+                });
+            }
         }
         let lb_ips: Vec<IpAddr> = match kind {
             Kind::DnsRr => Vec::new(),
@@ -193,13 +217,23 @@ impl Setup {
         std::fs::create_dir_all(dir.join("zones")).map_err(|e| io(&dir, e))?;
         let zone = dir.join("zones/example.test.zone");
         std::fs::write(&zone, ZONE).map_err(|e| io(&zone, e))?;
-        let text = config(kind, ttl, &instances, &lb_ips, lb_port);
+        let members = Members {
+            instances: &instances,
+            port: iport,
+            scaled: scaled.map(|(c, exe)| {
+                let per: Vec<Vec<IpAddr>> = (0..REGIONS.len())
+                    .map(|r| ips[r * per_region..(r + 1) * per_region].to_vec())
+                    .collect();
+                (c, exe, per)
+            }),
+        };
+        let text = config(kind, ttl, &members, &lb_ips, lb_port);
         let file = dir.join("roundhouse.toml");
         std::fs::write(&file, text).map_err(|e| io(&file, e))?;
         let running = app::start(ConfigSource::File(file)).await?;
         let fixed = (kind == Kind::Lb).then(|| SocketAddr::new(lb_ips[0], lb_port));
         let port = match kind {
-            Kind::DnsRr => instances[0].addr.port(),
+            Kind::DnsRr => iport,
             _ => lb_port,
         };
         Ok(Setup {
@@ -208,17 +242,32 @@ impl Setup {
             fixed,
             port,
             instances,
+            scaled: scaled.map(|(c, _)| c.desired as usize * REGIONS.len()),
             running,
             dir,
         })
     }
 
-    /// Waits until every instance (through the balancers where there are some) answers.
+    /// The scaling groups (none unless the setup was started `scaled`).
+    pub fn scaler(&self) -> &Arc<ScalerHandle> {
+        &self.running.scaler
+    }
+
+    /// Waits until every instance (through the balancers where there are some) answers;
+    /// scaled setups wait for their desired capacity in service and in the DNS answer.
     pub async fn ready(&self, limit: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + limit;
         let t = Duration::from_millis(500);
         while tokio::time::Instant::now() < deadline {
             let mut ok = true;
+            if let Some(want) = self.scaled {
+                let serving = super::scaled::in_service(self.scaler());
+                ok &= serving.len() == want;
+                if self.kind == Kind::DnsRr {
+                    let answer = super::dns::query_a(self.dns, NAME, 1).await;
+                    ok &= answer.is_some_and(|a| a.addrs.len() == want);
+                }
+            }
             for (_, a) in &self.running.listener_addrs {
                 ok &= super::http::get_once(*a, "/health", t).await == Some(200);
             }
@@ -246,8 +295,56 @@ impl Setup {
     }
 }
 
+/// The instances of a setup: in-process ones, or scaling groups (per region, the
+/// addresses their launch template uses) on one common port.
+struct Members<'a> {
+    instances: &'a [Instance],
+    port: u16,
+    scaled: Option<(Capacity, &'a Path, Vec<Vec<IpAddr>>)>,
+}
+
+/// A scaling group of `roundhouse backend` processes in `region` (index `r`).
+fn scaling_group(m: &Members, r: usize, ttl: Duration, tgs: &[&str], pools: &[&str]) -> String {
+    let Some((c, exe, ips)) = &m.scaled else {
+        return String::new();
+    };
+    let quoted = |v: &[&str]| {
+        let q: Vec<String> = v.iter().map(|x| format!("\"{x}\"")).collect();
+        q.join(", ")
+    };
+    let exe = serde_json::to_string(&exe.display().to_string()).expect("a string");
+    let burn = format!("{}ms", c.cpu_per_request.as_secs_f64() * 1000.0);
+    let addresses: Vec<String> = ips[r].iter().map(|a| format!("\"{a}\"")).collect();
+    let mut g = format!(
+        "[[scaling_group]]\nname = \"{name}\"\nregion = \"{name}\"\nmin = {}\ndesired = {}\n\
+         max = {}\nhealth_check_type = \"process\"\nhealth_check_grace_period = \"5s\"\n\
+         instance_warmup = \"1s\"\nperiod = \"2s\"\ndefault_cooldown = \"5s\"\n\
+         deregistration_delay = \"{}s\"\ntarget_groups = [{}]\npools = [{}]\n\n\
+         [scaling_group.launch_template]\ncommand = [{exe}, \"backend\", \"--listen\", \
+         \"{{address}}:{{port}}\", \"--id\", \"{{id}}\", \"--region\", \"{{region}}\", \
+         \"--exit-with-stdin\", \"--cpu-per-request\", \"{burn}\"]\naddresses = [{}]\nport = {}\nenv = {{ RUST_LOG = \"warn\" }}\n\n",
+        c.min,
+        c.desired,
+        c.max,
+        ttl.as_secs().max(1),
+        quoted(tgs),
+        quoted(pools),
+        addresses.join(", "),
+        m.port,
+        name = REGIONS[r],
+    );
+    if let Some(target) = c.cpu_target {
+        let _ = write!(
+            g,
+            "[[scaling_group.policy]]\nname = \"cpu\"\ntype = \"target-tracking\"\n\
+             metric = \"cpu\"\ntarget = {target:.1}\nscale_in_window = \"60s\"\n\n"
+        );
+    }
+    g
+}
+
 /// The configuration of a setup.
-fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], port: u16) -> String {
+fn config(kind: Kind, ttl: Duration, m: &Members, lbs: &[IpAddr], port: u16) -> String {
     let mut c = String::from("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones_dir = \"zones\"\n\n");
     let check = |port: u16| {
         format!(
@@ -255,8 +352,7 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
              timeout = \"500ms\"\nhealthy_threshold = 2\nunhealthy_threshold = 2\n\n"
         )
     };
-    let iport = instances[0].addr.port();
-    let _ = write!(c, "[health_check.instance]\n{}", check(iport));
+    let _ = write!(c, "[health_check.instance]\n{}", check(m.port));
     let binding = |pool: &str| {
         format!(
             "[[binding]]\nname = \"{NAME}.\"\ntype = \"A\"\npool = \"{pool}\"\nttl = \"{}s\"\n\n",
@@ -270,6 +366,10 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
             .collect();
         list.join(", ")
     };
+    let sticky = match &m.scaled {
+        Some((c, _, _)) if c.sticky => "stickiness = { type = \"lb-cookie\", duration = \"1h\" }\n",
+        _ => "",
+    };
     let group = |name: &str, members: Vec<&Instance>| {
         let t: Vec<String> = members
             .iter()
@@ -277,7 +377,7 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
             .collect();
         format!(
             "[target_group.{name}]\nhealth_check = \"instance\"\nalgorithm = \"least-outstanding\"\n\
-             deregistration_delay = \"1s\"\ntargets = [{}]\n\n",
+             deregistration_delay = \"1s\"\n{sticky}targets = [{}]\n\n",
             t.join(", ")
         )
     };
@@ -286,26 +386,34 @@ fn config(kind: Kind, ttl: Duration, instances: &[Instance], lbs: &[IpAddr], por
             "[[listener]]\nname = \"{name}\"\nlisten = \"{ip}:{port}\"\ntarget_group = \"{name}\"\n\n"
         )
     };
+    let regions = 0..REGIONS.len();
     match kind {
         Kind::DnsRr => {
-            let ips = instances.iter().map(|i| i.addr.ip()).collect();
+            let ips = m.instances.iter().map(|i| i.addr.ip()).collect();
             let _ = write!(
                 c,
                 "[pool.app]\npolicy = \"round-robin\"\nhealth_check = \"instance\"\nendpoints = [{}]\n\n{}",
                 endpoints(ips),
                 binding("app")
             );
+            for r in regions {
+                c.push_str(&scaling_group(m, r, ttl, &[], &["app"]));
+            }
         }
         Kind::Lb => {
-            c.push_str(&group("all", instances.iter().collect()));
+            c.push_str(&group("all", m.instances.iter().collect()));
             c.push_str(&listener("all", lbs[0]));
+            for r in regions {
+                c.push_str(&scaling_group(m, r, ttl, &["all"], &[]));
+            }
         }
         Kind::Gslb => {
             let _ = write!(c, "[health_check.balancer]\n{}", check(port));
             for (r, ip) in lbs.iter().enumerate() {
-                let members = instances.iter().filter(|i| i.region == r).collect();
+                let members = m.instances.iter().filter(|i| i.region == r).collect();
                 c.push_str(&group(REGIONS[r], members));
                 c.push_str(&listener(REGIONS[r], *ip));
+                c.push_str(&scaling_group(m, r, ttl, &[REGIONS[r]], &[]));
             }
             let _ = write!(
                 c,

@@ -406,7 +406,13 @@ fn transfer<'a>(
     }
 }
 
-pub(crate) fn log_query(state: &DnsState, peer: SocketAddr, transport: &str, query: &[u8], reply: &[u8]) {
+pub(crate) fn log_query(
+    state: &DnsState,
+    peer: SocketAddr,
+    transport: &str,
+    query: &[u8],
+    reply: &[u8],
+) {
     if !state.settings.load().query_log {
         return;
     }

@@ -16,6 +16,7 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Datagrams received (and replies sent) per system call at most.
 const BATCH: usize = 32;
@@ -48,13 +49,19 @@ fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(socket.into())
 }
 
-/// Answers queries on `socket` until closing begins (blocking: run it on its own thread).
-pub fn serve(socket: std::net::UdpSocket, state: Arc<DnsState>, closing: Closing) {
+/// Answers queries on `socket` until closing begins or `shutdown` (blocking: run it on its
+/// own thread; a thread cannot be aborted as a task can, so it must see both).
+pub fn serve(
+    socket: std::net::UdpSocket,
+    state: Arc<DnsState>,
+    closing: Closing,
+    shutdown: CancellationToken,
+) {
     let fd = socket.as_raw_fd();
     let mut bufs = vec![[0u8; SLOT]; BATCH];
     let mut batch = Batch::new();
     let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
-    while !closing.is_closed() {
+    while !closing.is_closed() && !shutdown.is_cancelled() {
         let received = match batch.receive(fd, &mut bufs) {
             Ok(n) => n,
             // Timeout (look at closing again), a signal, or an ICMP error from an earlier
@@ -203,14 +210,20 @@ fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
             // SAFETY: ss_family says the storage holds a sockaddr_in; sockaddr_storage is
             // large and aligned enough for every socket address type.
             #[allow(unsafe_code)]
-            let a = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let a =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(a.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(a.sin_port),
+            )))
         }
         libc::AF_INET6 => {
             // SAFETY: as above, for sockaddr_in6.
             #[allow(unsafe_code)]
-            let a = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let a = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
             Some(SocketAddr::V6(SocketAddrV6::new(
                 ip,
@@ -272,7 +285,12 @@ mod tests {
 
     #[test]
     fn socket_addresses_round_trip_through_sockaddr_storage() {
-        for text in ["127.0.0.1:53", "[::1]:5353", "[fe80::1%2]:1053", "192.0.2.7:65535"] {
+        for text in [
+            "127.0.0.1:53",
+            "[::1]:5353",
+            "[fe80::1%2]:1053",
+            "192.0.2.7:65535",
+        ] {
             let addr: SocketAddr = text.parse().unwrap();
             let mut storage = MaybeUninit::zeroed();
             let len = write_socket_addr(addr, &mut storage);
@@ -287,14 +305,22 @@ mod tests {
     fn reuse_port_sockets_share_one_port_and_a_batch_is_answered() {
         let sockets = bind("127.0.0.1:0".parse().unwrap(), 3).unwrap();
         let port = sockets[0].local_addr().unwrap().port();
-        assert!(sockets.iter().all(|s| s.local_addr().unwrap().port() == port));
+        assert!(
+            sockets
+                .iter()
+                .all(|s| s.local_addr().unwrap().port() == port)
+        );
         // Echo through the batch primitives: three datagrams in, three replies out. The
         // kernel hands one client's datagrams to one of the sockets: read from each.
         let socket = &sockets[0];
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         for i in 0..3u8 {
-            client.send_to(&[i; 5], socket.local_addr().unwrap()).unwrap();
+            client
+                .send_to(&[i; 5], socket.local_addr().unwrap())
+                .unwrap();
         }
         let mut got = Vec::new();
         let mut bufs = vec![[0u8; SLOT]; BATCH];
@@ -323,7 +349,10 @@ mod tests {
             let mut buf = [0u8; 16];
             let (n, _) = client.recv_from(&mut buf).unwrap();
             assert_eq!(n, 5);
-            assert!(buf[..5].iter().all(|&b| b == buf[0]) && buf[0] < 3, "reply {i}");
+            assert!(
+                buf[..5].iter().all(|&b| b == buf[0]) && buf[0] < 3,
+                "reply {i}"
+            );
         }
     }
 }

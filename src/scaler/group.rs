@@ -403,11 +403,18 @@ impl<P: Provider> Group<P> {
         let id = format!("{}-{}", self.config.name, self.next_id);
         self.next_id += 1;
         let template = self.config.launch_template.clone();
-        // The address (zone) with the fewest instances.
+        // The address (zone) with the fewest instances; of those, one no draining instance
+        // still holds (with a fixed port, a new instance could not bind there yet).
         let zone = *template
             .addresses
             .iter()
-            .min_by_key(|a| self.active().filter(|i| i.zone == **a).count())
+            .min_by_key(|a| {
+                let active = self.active().filter(|i| i.zone == **a).count();
+                (
+                    active,
+                    self.instances.iter().filter(|i| i.zone == **a).count(),
+                )
+            })
             .expect("validated: at least one address");
         let unix = self.unix(now);
         let activity = self.history.lock().expect("not poisoned").start(
