@@ -245,25 +245,33 @@ fn serve(
     };
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
+        // Armed before anything starts, so that a signal at any moment stops it all in order.
+        let mut signals = Termination::arm()?;
         let running = app::start(source).await?;
-        if !running.listener_addrs.is_empty() && !cfg.scaler.is_empty() {
-            // Scaled instances start after the sockets are bound: say so, and print the
-            // tour once every balancer has a target in service.
-            println!("starting instances...");
-            if !roundhouse::tour::wait_ready(&cfg, &running, Duration::from_secs(20)).await {
-                println!("(some balancer has no ready target yet; see the log)");
+        let tour = async {
+            if !running.listener_addrs.is_empty() && !cfg.scaler.is_empty() {
+                // Scaled instances start after the sockets are bound: say so, and print the
+                // tour once every balancer has a target in service.
+                println!("starting instances...");
+                if !roundhouse::tour::wait_ready(&cfg, &running, Duration::from_secs(20)).await {
+                    println!("(some balancer has no ready target yet; see the log)");
+                }
             }
+            print!("{}", roundhouse::tour::text(&cfg, &running));
+            if embedded {
+                print_demo_extras(&running.dns_addrs);
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            () = tour => {},
+            () = signals.next() => {},
         }
-        print!("{}", roundhouse::tour::text(&cfg, &running));
-        if embedded {
-            print_demo_extras(&running.dns_addrs);
-        }
-        wait_for_termination().await;
         tracing::info!("shutting down");
         // A second signal does not wait for the grace period.
         let cut = running.shutdown.clone();
         tokio::spawn(async move {
-            wait_for_termination().await;
+            signals.next().await;
             cut.cancel();
         });
         running.stop_gracefully().await;
@@ -295,6 +303,7 @@ fn backend(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
+        let mut signals = Termination::arm()?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -303,7 +312,7 @@ fn backend(
         let stop = tokio_util::sync::CancellationToken::new();
         let server = tokio::spawn(roundhouse::backend::run(listener, options, stop.clone()));
         tokio::select! {
-            () = wait_for_termination() => {},
+            () = signals.next() => {},
             () = stdin_closed(exit_with_stdin) => tracing::info!("standard input closed"),
         }
         stop.cancel();
@@ -325,18 +334,40 @@ async fn stdin_closed(watch: bool) {
     .await;
 }
 
-async fn wait_for_termination() {
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment this is made: until then either one
+/// kills the process outright, which would leave the instances it started running.
+struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    /// Installs the handlers (inside a runtime).
+    fn arm() -> std::io::Result<Termination> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Termination {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Termination {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves at the next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn print_demo_extras(addrs: &[std::net::SocketAddr]) {

@@ -1,6 +1,6 @@
 //! Requests answered per listener, by response class: everything a client got from a
 //! listener, including fixed responses, redirects and the balancer's own 502/503/504
-//! (the per-target counters in [`super::metrics`] only see forwarded requests).
+//! (the per-target counters in `balancer::metrics` only see forwarded requests).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -9,7 +9,7 @@
 //! (slowloris), a header block over `max_header_bytes` gets 431, a request target over
 //! `max_uri_bytes` 414, a body not complete within `body_timeout` 408, and a connection over
 //! `max_connections` a 503 before it is closed. Conflicting body framings (request
-//! smuggling) are settled before a request is routed (see [`refuse`]).
+//! smuggling) are settled before a request is routed (see `refuse`).
 
 use super::conns::{Admitted, OVER_CAPACITY};
 use super::idle::IdleIo;
