@@ -441,7 +441,6 @@ impl Admin {
             let groups = b.groups.load();
             metrics::target_transitions(&mut out, &groups.health_series(&b.health.load()));
             groups.render_metrics(&mut out);
-            b.listeners.render(&mut out);
             metrics::client_rtt(&mut out, &b.rtt.stats());
             b.connections.render(&mut out);
         }

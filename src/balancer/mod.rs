@@ -10,7 +10,6 @@ mod drain;
 mod group;
 mod hash;
 mod idle;
-pub mod listener_metrics;
 pub mod listeners;
 mod metrics;
 pub mod proxy;

@@ -13,7 +13,6 @@
 
 use super::conns::{Admitted, OVER_CAPACITY};
 use super::idle::IdleIo;
-use super::listener_metrics::{ListenerBook, ListenerMetrics};
 use super::rules::{Action, FixedResponse, RequestView, route};
 use super::sticky;
 use super::tracked::Tracked;
@@ -57,8 +56,6 @@ pub struct BalancerState {
     turns: AtomicU64,
     /// Handshake round-trip times of client connections (for latency steering).
     pub rtt: Arc<super::rtt::RttBook>,
-    /// Responses per listener.
-    pub listeners: ListenerBook,
     /// Open and refused client connections by listener.
     pub connections: super::conns::Book,
 }
@@ -71,7 +68,6 @@ impl BalancerState {
             health,
             turns: AtomicU64::new(0),
             rtt: Arc::default(),
-            listeners: ListenerBook::default(),
             connections: super::conns::Book::default(),
         }
     }
@@ -88,7 +84,8 @@ struct Site {
     port: u16,
     protocol: Protocol,
     client: HttpClient,
-    metrics: Arc<ListenerMetrics>,
+    /// The listener's counts (connections and responses).
+    counts: Arc<super::conns::Connections>,
     limits: Limits,
 }
 
@@ -116,7 +113,7 @@ pub async fn run_listener(
         port,
         protocol: listener.protocol,
         client,
-        metrics: state.listeners.get(&listener.name),
+        counts: state.connections(&listener.name),
         limits: Limits {
             header: listener.timeouts.header,
             body: listener.timeouts.body,
@@ -124,7 +121,7 @@ pub async fn run_listener(
             max_uri_bytes: listener.max_uri_bytes,
         },
     });
-    let conns = state.connections(&listener.name);
+    let conns = site.counts.clone();
     loop {
         let (mut stream, peer) = tokio::select! {
             r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
@@ -226,7 +223,7 @@ where
             let (state, site) = (state.clone(), site.clone());
             async move {
                 let resp = handle(req, peer, &site, &state).await;
-                site.metrics.record(resp.status().as_u16());
+                site.counts.record(resp.status().as_u16());
                 Ok::<_, std::convert::Infallible>(resp)
             }
         });
