@@ -10,6 +10,17 @@ for f in dns region-us-east region-eu-west region-ap-northeast; do
   "$bin" check --config "$lab_dir/$f.toml" >/dev/null || die "lab/$f.toml does not validate"
 done
 say "starting the lab with $COMPOSE: 2 DNS servers, 3 regions"
+# The resolvers start last, once both DNS servers answer: a resolver whose first EDNS
+# queries time out (a server still starting) falls back to plain DNS for that server and
+# keeps doing so for minutes (unbound's infra cache), so it would send no Client Subnet.
+compose up -d --no-build dns-a dns-b client-us-east 2>&1 | sed 's/^/  /'
+for dns in 10.90.1.5 10.90.2.5; do
+  deadline=$(($(date +%s) + 30))
+  until client us-east dig +short +time=1 +tries=1 +subnet=10.90.1.0/24 @"$dns" lab.test SOA | grep -q .; do
+    [ "$(date +%s)" -lt "$deadline" ] || { compose logs --tail 20 >&2; die "DNS server $dns does not answer within 30 s"; }
+    sleep 0.5
+  done
+done
 compose up -d --no-build 2>&1 | sed 's/^/  /'
 # Every client asks its resolver until www.lab.test answers with its own region's balancer
 # (the first backend launches and health checks take a few seconds; until then the DNS
