@@ -58,10 +58,27 @@ pub struct MissingSoa(pub Name);
 impl Zone {
     /// Builds a zone from parsed records (already checked by the zone-file parser).
     pub fn new(origin: Name, records: Vec<Record>) -> Result<Zone, MissingSoa> {
-        let mut nodes: BTreeMap<Name, Node> = BTreeMap::new();
+        // Owners in canonical order first (by a byte key: comparing names is the costly part
+        // of loading a big zone), stable so that file order holds within an owner; the map
+        // is then built from sorted nodes. The first spelling of an owner is kept.
+        let mut keyed: Vec<(Vec<u8>, Record)> = records
+            .into_iter()
+            .map(|r| {
+                let mut key = Vec::with_capacity(r.owner.wire().len() + 1);
+                r.owner.canonical_key(&mut key);
+                (key, r)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sorted: Vec<(Name, Node)> = Vec::new();
         let mut count = 0;
-        for r in records {
-            let node = nodes.entry(r.owner).or_default();
+        let mut last_key: Option<Vec<u8>> = None;
+        for (key, r) in keyed {
+            if last_key.as_ref() != Some(&key) {
+                sorted.push((r.owner, Node::default()));
+                last_key = Some(key);
+            }
+            let node = &mut sorted.last_mut().expect("pushed above").1;
             let rdata = r.rdata.into_boxed_slice();
             match node.rrsets.binary_search_by_key(&r.rtype, |s| s.rtype) {
                 Ok(i) => {
@@ -85,6 +102,7 @@ impl Zone {
                 }
             }
         }
+        let nodes: BTreeMap<Name, Node> = sorted.into_iter().collect();
         let soa = nodes
             .get(&origin)
             .and_then(|n| n.get(rtype::SOA))
