@@ -45,6 +45,12 @@ endpoints = [
   { address = "198.51.100.1", region = "us-east" }, { address = "198.51.100.2", region = "us-east" },
   { address = "198.51.100.3", region = "eu-west" }, { address = "198.51.100.4", region = "eu-west" },
 ]
+[pool.near]
+steering = "latency"
+endpoints = [
+  { address = "198.51.100.1", region = "us-east" }, { address = "198.51.100.2", region = "us-east" },
+  { address = "198.51.100.3", region = "eu-west" }, { address = "198.51.100.4", region = "eu-west" },
+]
 [[binding]]
 name = "app.example.test."
 type = "A"
@@ -53,13 +59,12 @@ answers = 2
 [[binding]]
 name = "near.example.test."
 type = "A"
-pool = "app"
+pool = "near"
 answers = 2
-steering = "latency"
 [[latency]]
-network = "203.0.113.0/24"
+prefix = "203.0.113.0/24"
 region = "eu-west"
-rtt = "20ms"
+rtt_ms = 20.0
 "#;
 
 /// A query for `name`/`qtype` with EDNS (4096 bytes) and, when given, a client subnet /24.

@@ -226,12 +226,21 @@ fn lookup<'a>(
 ) -> Found<'a> {
     let apex_labels = zone.origin().label_count();
     let depth = name.label_count();
-    // Walk down from the apex: a zone cut or a DNAME above the name decides first.
+    // Walk down from the apex: a zone cut or a DNAME above the name decides first. The
+    // name's own node, found last, is kept for the answer.
+    let mut own = None;
     for k in apex_labels..=depth {
-        let ancestor = name.suffix(k);
-        let Some((owner, node)) = zone.node_entry(&ancestor) else {
+        let entry = if k == depth {
+            zone.node_entry(name)
+        } else {
+            zone.node_entry(&name.suffix(k))
+        };
+        let Some((owner, node)) = entry else {
             continue;
         };
+        if k == depth {
+            own = Some(node);
+        }
         if k > apex_labels
             && let Some(ns) = node.get(rtype::NS)
             && !(k == depth && qtype == rtype::DS)
@@ -252,12 +261,12 @@ fn lookup<'a>(
         if let Some(found) = pools.answer(name, t) {
             return Found::Pool(Cow::Owned(name.clone()), t, found.0, found.1);
         }
-        return match zone.node(name) {
+        return match own {
             Some(node) => at_node(Cow::Owned(name.clone()), node, qtype, any),
             None => Found::NoData,
         };
     }
-    if let Some(node) = zone.node(name) {
+    if let Some(node) = own {
         return at_node(Cow::Owned(name.clone()), node, qtype, any);
     }
     if zone.is_empty_nonterminal(name) {

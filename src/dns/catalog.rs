@@ -5,10 +5,11 @@ use crate::dns::zone::Zone;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Every zone the server answers for, keyed by origin.
+/// Every zone the server answers for, keyed by origin (lower-cased wire form, so that a
+/// query name's suffixes are looked up as slices, without building names).
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    zones: HashMap<Name, Arc<Zone>>,
+    zones: HashMap<Box<[u8]>, Arc<Zone>>,
 }
 
 impl Catalog {
@@ -19,12 +20,13 @@ impl Catalog {
 
     /// Adds or replaces a zone.
     pub fn insert(&mut self, zone: Arc<Zone>) {
-        self.zones.insert(zone.origin().clone(), zone);
+        let key = zone.origin().wire().to_ascii_lowercase().into_boxed_slice();
+        self.zones.insert(key, zone);
     }
 
     /// The zone with this exact origin.
     pub fn get(&self, origin: &Name) -> Option<&Arc<Zone>> {
-        self.zones.get(origin)
+        self.zones.get(&*origin.wire().to_ascii_lowercase())
     }
 
     /// The most specific zone that contains `name`, if any.
@@ -32,9 +34,22 @@ impl Catalog {
         if self.zones.is_empty() {
             return None;
         }
-        (0..=name.label_count())
-            .rev()
-            .find_map(|k| self.zones.get(&name.suffix(k)))
+        let wire = name.wire();
+        let mut lower = [0u8; 255];
+        let lower = &mut lower[..wire.len().min(255)];
+        lower.copy_from_slice(&wire[..lower.len()]);
+        lower.make_ascii_lowercase();
+        // Longest first: the name itself, then each suffix down to the root.
+        let mut pos = 0;
+        loop {
+            if let Some(zone) = self.zones.get(&lower[pos..]) {
+                return Some(zone);
+            }
+            match lower.get(pos) {
+                Some(&len) if len != 0 => pos += 1 + usize::from(len),
+                _ => return None,
+            }
+        }
     }
 
     /// All zones.

@@ -353,28 +353,33 @@ impl Eq for Name {}
 
 impl Hash for Name {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_usize(self.wire.len());
-        for b in self.wire.iter() {
-            state.write_u8(b.to_ascii_lowercase());
-        }
+        let mut lower = [0u8; MAX_NAME];
+        let lower = &mut lower[..self.wire.len()];
+        lower.copy_from_slice(&self.wire);
+        lower.make_ascii_lowercase();
+        state.write(lower);
     }
 }
 
 impl Ord for Name {
     /// DNSSEC canonical order (RFC 4034 §6.1).
     fn cmp(&self, other: &Name) -> Ordering {
+        // The end of every successful map lookup, and cheap to rule out.
+        if self.wire.eq_ignore_ascii_case(&other.wire) {
+            return Ordering::Equal;
+        }
         let (mut a, mut b) = ([0u8; 128], [0u8; 128]);
         let (na, nb) = (self.label_offsets(&mut a), other.label_offsets(&mut b));
         for k in 1..=na.min(nb) {
             let la = self.label_at(a[na - k]);
             let lb = other.label_at(b[nb - k]);
-            let ord = la
+            if la.eq_ignore_ascii_case(lb) {
+                continue;
+            }
+            return la
                 .iter()
                 .map(u8::to_ascii_lowercase)
                 .cmp(lb.iter().map(u8::to_ascii_lowercase));
-            if ord != Ordering::Equal {
-                return ord;
-            }
         }
         na.cmp(&nb)
     }

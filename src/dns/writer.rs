@@ -3,6 +3,7 @@
 
 use crate::dns::name::Name;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The message did not fit in the size limit; the writer is unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,10 +15,30 @@ pub struct MessageWriter {
     limit: usize,
     counts: [u16; 4],
     section: usize,
-    /// Lower-cased name suffix (wire form) -> offset where it was written.
-    names: HashMap<Box<[u8]>, u16>,
+    /// Hash of a lower-cased name suffix -> offset where it was written (the bytes there are
+    /// compared before a pointer is used, so a hash collision costs compression, not
+    /// correctness).
+    names: HashMap<u64, u16, BuildHasherDefault<Passthrough>>,
     /// Keys of `names` in insertion order, so that a rollback can forget them.
-    log: Vec<Box<[u8]>>,
+    log: Vec<u64>,
+}
+
+/// The keys are hashes already: the map uses them as they are.
+#[derive(Default)]
+struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// A point to roll a [`MessageWriter`] back to.
@@ -40,7 +61,7 @@ impl MessageWriter {
             limit,
             counts: [0; 4],
             section: 0,
-            names: HashMap::new(),
+            names: HashMap::default(),
             log: Vec::new(),
         }
     }
@@ -160,23 +181,92 @@ impl MessageWriter {
     /// Writes a name, reusing an earlier occurrence of its longest known suffix, and
     /// registers the new suffixes it wrote as compression targets.
     fn put_name(&mut self, wire: &[u8]) {
+        // Label offsets, then each suffix's hash from the right (a suffix's hash covers its
+        // own labels, lower-cased, and the hash of the rest).
+        let mut starts = [0u8; 128];
+        let mut n = 0;
         let mut pos = 0;
         while wire[pos] != 0 {
-            let key: Box<[u8]> = wire[pos..].to_ascii_lowercase().into_boxed_slice();
-            if let Some(&at) = self.names.get(&key) {
-                self.buf.extend_from_slice(&(0xC000 | at).to_be_bytes());
-                return;
+            starts[n] = pos as u8;
+            n += 1;
+            pos += 1 + usize::from(wire[pos]);
+        }
+        // Most names have few labels: their hashes stay on the stack.
+        let (mut small, mut large) = ([0u64; 16], Vec::new());
+        let hashes: &mut [u64] = if n <= small.len() {
+            &mut small[..n]
+        } else {
+            large.resize(n, 0);
+            &mut large
+        };
+        let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
+        for k in (0..n).rev() {
+            let at = usize::from(starts[k]);
+            for &b in &wire[at..=at + usize::from(wire[at])] {
+                h = (h.rotate_left(5) ^ u64::from(b.to_ascii_lowercase()))
+                    .wrapping_mul(0x517C_C1B7_2722_0A95);
             }
-            let here = self.buf.len();
-            if here < 0x3FFF {
-                self.names.insert(key.clone(), here as u16);
-                self.log.push(key);
+            hashes[k] = h;
+        }
+        for k in 0..n {
+            let at = usize::from(starts[k]);
+            let key = hashes[k];
+            match self.names.get(&key) {
+                Some(&target) if self.same_name(&wire[at..], usize::from(target)) => {
+                    self.buf.extend_from_slice(&(0xC000 | target).to_be_bytes());
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    let here = self.buf.len();
+                    if here < 0x3FFF {
+                        self.names.insert(key, here as u16);
+                        self.log.push(key);
+                    }
+                }
             }
-            let len = wire[pos] as usize;
-            self.buf.extend_from_slice(&wire[pos..pos + 1 + len]);
-            pos += 1 + len;
+            let len = usize::from(wire[at]);
+            self.buf.extend_from_slice(&wire[at..at + 1 + len]);
         }
         self.buf.push(0);
+    }
+
+    /// True when the name written at `at` (following compression pointers) equals `wire`,
+    /// ignoring ASCII case.
+    fn same_name(&self, wire: &[u8], mut at: usize) -> bool {
+        let mut pos = 0;
+        // Pointers only go backwards in a message this writer built; the bound is a guard.
+        for _ in 0..256 {
+            let Some(&b) = self.buf.get(at) else {
+                return false;
+            };
+            if b & 0xC0 == 0xC0 {
+                let Some(&lo) = self.buf.get(at + 1) else {
+                    return false;
+                };
+                at = usize::from(u16::from_be_bytes([b & 0x3F, lo]));
+                continue;
+            }
+            let len = usize::from(b);
+            if wire[pos] != b {
+                return false;
+            }
+            if len == 0 {
+                return true;
+            }
+            let (Some(mine), Some(theirs)) = (
+                wire.get(pos + 1..pos + 1 + len),
+                self.buf.get(at + 1..at + 1 + len),
+            ) else {
+                return false;
+            };
+            if !mine.eq_ignore_ascii_case(theirs) {
+                return false;
+            }
+            pos += 1 + len;
+            at += 1 + len;
+        }
+        false
     }
 }
 
