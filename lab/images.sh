@@ -47,7 +47,9 @@ build_roundhouse() {
   fi
   [ -x "$bin" ] || { echo "lab: $bin is missing" >&2; exit 1; }
   local hash
-  hash=$( { sha256sum "$bin"; ldd "$bin"; } | sha256sum | cut -c1-16)
+  # The binary and the libraries it loads, by content (ldd's load addresses change per run).
+  hash=$( { sha256sum "$bin"; ldd "$bin" | awk '{ for (i=1;i<=NF;i++) if ($i ~ /^\//) print $i }' |
+    xargs -r sha256sum; } | sha256sum | cut -c1-16)
   if [ "$(image_hash $tag)" = "$hash" ]; then
     say "image $tag is up to date"
     return
