@@ -2,7 +2,8 @@
 # Builds the lab's two images locally (nothing is pulled):
 #   roundhouse-lab/roundhouse:lab  FROM scratch + target/release/roundhouse + the libraries ldd lists
 #   roundhouse-lab/tools:lab       a debootstrap (minbase) Debian rootfs with unbound, dig, curl,
-#                                  iproute2, imported with `docker import`
+#                                  iproute2, ping and python3-minimal (the WAN router's delay
+#                                  line, lab/wan-delay.py), imported with `docker import`
 # Each image carries a label with a hash of its inputs; an image whose label matches is reused.
 # The Debian mirror is the one the host's apt sources use, read at run time.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 SUITE=bookworm
-TOOLS_PACKAGES=unbound,bind9-dnsutils,curl,iproute2,iputils-ping,procps,ca-certificates
+TOOLS_PACKAGES=unbound,bind9-dnsutils,curl,iproute2,iputils-ping,procps,ca-certificates,python3-minimal
 
 say() { printf 'lab: %s\n' "$*"; }
 
