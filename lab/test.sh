@@ -2,7 +2,7 @@
 # Checks the running lab (lab/up.sh) from its client containers, with dig and curl:
 #   1. each region's client is answered with, and served by, its own region (also through
 #      another region's resolver: ECS); the round-trip times between regions are the lab's
-#      (lab/rtt.sh --check);
+#      (lab/rtt.sh --check); dns-a ranks by the RTTs the balancers measure and report;
 #   2. a region whose backends stop sends its clients to the next-best region within the
 #      bound its health checks and TTL imply, and takes them back when they return;
 #   3. the scaler adds backend containers under load from the client and removes them after;
@@ -74,6 +74,21 @@ for r in "${REGIONS[@]}"; do
     die "us-east -> $r connect took $ms ms, the lab adds $want ms ($mode)"
 done
 ok "us-east client connect times ($mode):${times%,}"
+# The balancers report the handshake RTTs they measure to dns-a (every 5 s), which ranks by
+# them: every region's reports are taken and name at least one client network.
+metrics=$(client us-east curl -s --max-time 5 http://10.90.1.5:9090/metrics)
+measured=
+for r in "${REGIONS[@]}"; do
+  took=$(awk -v r="$r" '$1 == "roundhouse_latency_reports_total{region=\"" r "\",result=\"accepted\"}" { print $2 }' <<<"$metrics")
+  nets=$(awk -v r="$r" '$1 == "roundhouse_latency_measured_networks{region=\"" r "\"}" { print $2 }' <<<"$metrics")
+  [ "${took:-0}" -ge 1 ] && [ "${nets:-0}" -ge 1 ] ||
+    die "dns-a has no measured latency from $r's balancer (reports accepted: ${took:-0}, networks: ${nets:-0})"
+  measured="$measured $r ${nets} (${took} reports),"
+  # Asked directly for the region's /24 (ECS), dns-a answers with that region's balancer.
+  got=$(client us-east dig +short +time=2 +tries=1 +subnet=10.90.$(region_number "$r").0/24 @10.90.1.5 www.lab.test A | head -1)
+  [ "$got" = "$(wan "$r")" ] || die "dns-a answers $r's /24 with '$got', want $(wan "$r")"
+done
+ok "dns-a ranks by the balancers' measured RTTs (client networks per region:${measured%,}); each region's /24 gets its own balancer"
 
 echo "== 2. failover: us-east's backends stop, its clients go to the next-best region (eu-west)"
 paused=$(backends us-east)

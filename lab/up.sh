@@ -51,8 +51,8 @@ fi
 # The roundhouse containers start in two steps, each followed by lab/latency.sh in their
 # network namespaces: first the balancers (and the clients, which run it themselves), then
 # the DNS servers. The balancers measure the handshake RTT of every connection, the DNS
-# servers' health checks included: a check of a DNS server whose
-# routes are not set yet crosses the WAN only one way (half the RTT), never not at all.
+# servers' health checks included, and report it to dns-a: a check sent before its DNS
+# server's routes are set crosses the WAN one way (half the RTT), never not at all.
 latency_in_all() { # container:region...
   local out c p failed=
   out=$(mktemp -d)
