@@ -9,6 +9,11 @@ for a in "$@"; do
 done
 docker info >/dev/null 2>&1 || die "no docker daemon"
 docker rm -f lab-compare >/dev/null 2>&1 || true
+# lab/up.sh's short-lived containers that set up latency in the roundhouse containers (gone
+# unless up.sh was stopped while they ran).
+for c in dns-a dns-b balancer-us-east balancer-eu-west balancer-ap-northeast; do
+  docker rm -f "lab-latency-$c" >/dev/null 2>&1 || true
+done
 # The balancers get SIGTERM and remove their backends themselves; whatever is left after
 # that (a killed balancer) goes by label.
 compose down --remove-orphans --timeout 20 2>&1 | sed 's/^/  /'

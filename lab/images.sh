@@ -2,7 +2,8 @@
 # Builds the lab's two images locally (nothing is pulled):
 #   roundhouse-lab/roundhouse:lab  FROM scratch + target/release/roundhouse + the libraries ldd lists
 #   roundhouse-lab/tools:lab       a debootstrap (minbase) Debian rootfs with unbound, dig, curl,
-#                                  iproute2, imported with `docker import`
+#                                  iproute2, ping and python3-minimal (the WAN router's delay
+#                                  line, lab/wan-delay.py), imported with `docker import`
 # Each image carries a label with a hash of its inputs; an image whose label matches is reused.
 # The Debian mirror is the one the host's apt sources use, read at run time.
 set -euo pipefail
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 SUITE=bookworm
-TOOLS_PACKAGES=unbound,bind9-dnsutils,curl,iproute2,iputils-ping,procps,ca-certificates
+TOOLS_PACKAGES=unbound,bind9-dnsutils,curl,iproute2,iputils-ping,procps,ca-certificates,python3-minimal
 
 say() { printf 'lab: %s\n' "$*"; }
 
@@ -47,7 +48,9 @@ build_roundhouse() {
   fi
   [ -x "$bin" ] || { echo "lab: $bin is missing" >&2; exit 1; }
   local hash
-  hash=$( { sha256sum "$bin"; ldd "$bin"; } | sha256sum | cut -c1-16)
+  # The binary and the libraries it loads, by content (ldd's load addresses change per run).
+  hash=$( { sha256sum "$bin"; ldd "$bin" | awk '{ for (i=1;i<=NF;i++) if ($i ~ /^\//) print $i }' |
+    xargs -r sha256sum; } | sha256sum | cut -c1-16)
   if [ "$(image_hash $tag)" = "$hash" ]; then
     say "image $tag is up to date"
     return

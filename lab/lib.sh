@@ -16,8 +16,21 @@ compose() {
   $COMPOSE -p "$PROJECT" -f "$lab_dir/compose.yml" "$@"
 }
 
-# True when the lab's containers run with added latency (lab/netem.sh said so).
-netem_active() { ! docker logs lab-client-us-east 2>&1 | grep -q '^netem unavailable'; }
+# How the running lab adds its inter-region latency: router or netem (lab/up.sh chose it and
+# gave it to every container on the WAN; see lab/latency.sh).
+latency_mode() {
+  docker inspect -f '{{ range .Config.Env }}{{ println . }}{{ end }}' lab-client-us-east 2>/dev/null |
+    sed -n 's/^LAB_LATENCY=//p'
+}
+
+# The RTT (ms) between regions $1 and $2 that the lab adds (lab/rtt-matrix.txt); 0 inside
+# a region.
+rtt_ms() {
+  local a b
+  a=$(region_number "$1") b=$(region_number "$2")
+  awk -v a="$a" -v b="$b" 'BEGIN { r = 0 } !/^#/ && NF == 3 &&
+    (($1 == a && $2 == b) || ($1 == b && $2 == a)) { r = $3 } END { print r }' "$lab_dir/rtt-matrix.txt"
+}
 
 # N for a region: its WAN is 10.90.N.0/24, its own network 10.91.N.0/24.
 region_number() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the running lab (lab/up.sh) from its client containers, with dig and curl:
 #   1. each region's client is answered with, and served by, its own region (also through
-#      another region's resolver: ECS);
+#      another region's resolver: ECS); the round-trip times between regions are the lab's
+#      (lab/rtt.sh --check); dns-a ranks by the RTTs the balancers measure and report;
 #   2. a region whose backends stop sends its clients to the next-best region within the
 #      bound its health checks and TTL imply, and takes them back when they return;
 #   3. the scaler adds backend containers under load from the client and removes them after;
@@ -13,14 +14,19 @@ docker inspect lab-client-us-east >/dev/null 2>&1 || die "the lab is not up (lab
 ok() { printf 'ok: %s\n' "$*"; }
 wan() { echo "10.90.$(region_number "$1").10"; }
 
-# Bounds, from lab/dns.toml and lab/region-*.toml: a check every 1 s (+10 % jitter),
-# 500 ms timeout, 2 failures to go down and 2 passes to come up; www.lab.test TTL 5 s.
-INTERVAL=1.1 TIMEOUT=0.5 FALL=2 RISE=2 TTL=5
+# Bounds, from lab/dns.toml and lab/region-*.toml: a check every 1 s (+10 % jitter), 2
+# failures to go down and 2 passes to come up; the balancers' checks of their backends time
+# out after 500 ms, the DNS servers' checks of the balancers (across the WAN: two round trips,
+# up to 400 ms) after 800 ms; www.lab.test TTL 5 s.
+INTERVAL=1.1 BACKEND_TIMEOUT=0.5 BALANCER_TIMEOUT=0.8 FALL=2 RISE=2 TTL=5
 # Backends down -> the balancer's /health says 503 -> the DNS servers take the balancer out
-# -> the resolver's cached answer expires. Each detection: (FALL + 1) intervals + a timeout.
-DOWN_BOUND=$(awk -v i=$INTERVAL -v t=$TIMEOUT -v f=$FALL -v ttl=$TTL \
-  'BEGIN { printf "%.1f", 2 * ((f + 1) * i + t) + ttl + 1 }')
-UP_BOUND=$(awk -v i=$INTERVAL -v r=$RISE -v ttl=$TTL 'BEGIN { printf "%.1f", 2 * (r + 1) * i + ttl + 1 }')
+# -> the resolver's cached answer expires (its next query crosses the WAN to dns-b at most,
+# 80 ms: within the 1 s left for the polling). Each detection: (FALL + 1) intervals + the
+# probe's time (at most its timeout).
+DOWN_BOUND=$(awk -v i=$INTERVAL -v tb=$BACKEND_TIMEOUT -v tl=$BALANCER_TIMEOUT -v f=$FALL -v ttl=$TTL \
+  'BEGIN { printf "%.1f", (f + 1) * i + tb + (f + 1) * i + tl + ttl + 1 }')
+UP_BOUND=$(awk -v i=$INTERVAL -v tl=$BALANCER_TIMEOUT -v r=$RISE -v ttl=$TTL \
+  'BEGIN { printf "%.1f", 2 * (r + 1) * i + tl + ttl + 1 }')
 
 # Waits until `$2` (a shell command) prints something matching $3; at most $1 seconds.
 # Prints the seconds it took; returns 1 on timeout.
@@ -54,21 +60,35 @@ if [ "$got" != "$(wan us-east)" ]; then
   die "via eu-west's resolver the us-east client got '$got' (asked directly with ECS 10.90.1.0/24, dns-b answers '$direct')"
 fi
 ok "ECS: the us-east client asking eu-west's resolver (10.90.2.53) gets $got"
+# The round-trip times the lab adds (lab/up.sh printed the matrix too).
+mode=$(latency_mode)
+"$lab_dir/rtt.sh" --check | sed 's/^lab: /  /'
 # TCP connect time from the us-east client to each balancer: one round trip.
 times=
 for r in "${REGIONS[@]}"; do
   ms=$(client us-east curl -s -o /dev/null --max-time 5 -w '%{time_connect}' "http://$(wan "$r")/health" |
     awk '{ printf "%.1f", $1 * 1000 }')
   times="$times $r $ms ms,"
-  if netem_active && [ "$r" = eu-west ]; then
-    awk -v ms="$ms" 'BEGIN { exit !(ms >= 72) }' || die "us-east -> eu-west connect took $ms ms, netem adds 80"
-  fi
+  want=$(rtt_ms us-east "$r")
+  awk -v ms="$ms" -v w="$want" 'BEGIN { exit !(ms >= 0.9 * w) }' ||
+    die "us-east -> $r connect took $ms ms, the lab adds $want ms ($mode)"
 done
-if netem_active; then
-  ok "us-east client connect times (netem):${times%,}"
-else
-  ok "us-east client connect times (no netem here):${times%,}"
-fi
+ok "us-east client connect times ($mode):${times%,}"
+# The balancers report the handshake RTTs they measure to dns-a (every 5 s), which ranks by
+# them: every region's reports are taken and name at least one client network.
+metrics=$(client us-east curl -s --max-time 5 http://10.90.1.5:9090/metrics)
+measured=
+for r in "${REGIONS[@]}"; do
+  took=$(awk -v r="$r" '$1 == "roundhouse_latency_reports_total{region=\"" r "\",result=\"accepted\"}" { print $2 }' <<<"$metrics")
+  nets=$(awk -v r="$r" '$1 == "roundhouse_latency_measured_networks{region=\"" r "\"}" { print $2 }' <<<"$metrics")
+  [ "${took:-0}" -ge 1 ] && [ "${nets:-0}" -ge 1 ] ||
+    die "dns-a has no measured latency from $r's balancer (reports accepted: ${took:-0}, networks: ${nets:-0})"
+  measured="$measured $r ${nets} (${took} reports),"
+  # Asked directly for the region's /24 (ECS), dns-a answers with that region's balancer.
+  got=$(client us-east dig +short +time=2 +tries=1 +subnet=10.90.$(region_number "$r").0/24 @10.90.1.5 www.lab.test A | head -1)
+  [ "$got" = "$(wan "$r")" ] || die "dns-a answers $r's /24 with '$got', want $(wan "$r")"
+done
+ok "dns-a ranks by the balancers' measured RTTs (client networks per region:${measured%,}); each region's /24 gets its own balancer"
 
 echo "== 2. failover: us-east's backends stop, its clients go to the next-best region (eu-west)"
 paused=$(backends us-east)
@@ -80,10 +100,10 @@ t=$(wait_for "$DOWN_BOUND" 'answer us-east' "^$(wan eu-west)\$") || {
   docker unpause $paused >/dev/null; die "us-east clients not moved to eu-west within $DOWN_BOUND s"; }
 body=$(client us-east curl -s --max-time 5 http://www.lab.test/)
 [[ $body == *"region=eu-west "* ]] || { docker unpause $paused >/dev/null; die "after failover served by '$body'"; }
-ok "us-east clients moved to eu-west in $t s (bound $DOWN_BOUND s: 2 x (3 checks x 1.1 s + 0.5 s timeout) + TTL 5 s + 1 s); served by: $body"
+ok "us-east clients moved to eu-west in $t s (bound $DOWN_BOUND s: 3 checks x 1.1 s + 0.5 s timeout + 3 checks x 1.1 s + 0.8 s timeout + TTL 5 s + 1 s); served by: $body"
 docker unpause $paused >/dev/null
 t=$(wait_for "$UP_BOUND" 'answer us-east' "^$(wan us-east)\$") || die "us-east clients not back within $UP_BOUND s"
-ok "us-east backends back: clients back in us-east in $t s (bound $UP_BOUND s)"
+ok "us-east backends back: clients back in us-east in $t s (bound $UP_BOUND s: 2 x 3 checks x 1.1 s + 0.8 s + TTL 5 s + 1 s)"
 
 echo "== 3. the scaler adds backends under load and removes them afterwards"
 before=$(backends us-east | wc -l)
