@@ -7,6 +7,7 @@
 mod algorithm;
 pub mod conns;
 mod drain;
+mod framing;
 mod group;
 mod hash;
 mod idle;

@@ -8,10 +8,11 @@
 //! Client limits: a header not complete within `header_timeout` closes the connection
 //! (slowloris), a header block over `max_header_bytes` gets 431, a request target over
 //! `max_uri_bytes` 414, a body not complete within `body_timeout` 408, and a connection over
-//! `max_connections` a 503 before it is closed. Conflicting body framings (request
-//! smuggling) are settled before a request is routed (see `refuse`).
+//! `max_connections` a 503 before it is closed. A request whose body is framed two ways
+//! (request smuggling) is answered 400 before it is routed (see `balancer::framing`).
 
 use super::conns::{Admitted, OVER_CAPACITY};
+use super::framing::{Inspected, Scanner, Verdict};
 use super::idle::IdleIo;
 use super::rules::{Action, FixedResponse, RequestView, route};
 use super::sticky;
@@ -30,8 +31,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -218,16 +219,26 @@ where
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    async move {
-        let service = hyper::service::service_fn(move |req| {
+    // HTTP/1 requests pass the smuggling inspection (HTTP/2 frames every body itself).
+    let service = move |scanner: Option<Arc<Mutex<Scanner>>>| {
+        hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
+            // Asked as hyper hands over the request: the inspection has seen its head.
+            let verdict = scanner.as_ref().map_or(Verdict::Clean, |s| {
+                s.lock().expect("scanner lock").next_request()
+            });
             async move {
-                let resp = handle(req, peer, &site, &state).await;
+                let mut resp = handle(req, peer, verdict, &site, &state).await;
+                if verdict == Verdict::Unknown {
+                    resp.headers_mut()
+                        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 site.counts.record(resp.status().as_u16());
                 Ok::<_, std::convert::Infallible>(resp)
             }
-        });
-        let io = TokioIo::new(io);
+        })
+    };
+    async move {
         let Stages {
             closing, shutdown, ..
         } = &stages;
@@ -248,9 +259,10 @@ where
             }};
         }
         if http2 {
-            drive!(h2.serve_connection(io, service))
+            drive!(h2.serve_connection(TokioIo::new(io), service(None)))
         } else {
-            drive!(h1.serve_connection(io, service))
+            let (io, scanner) = Inspected::new(io, limits.max_header_bytes);
+            drive!(h1.serve_connection(TokioIo::new(io), service(Some(scanner))))
         }
     }
 }
@@ -258,10 +270,11 @@ where
 async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
+    verdict: Verdict,
     site: &Site,
     state: &BalancerState,
 ) -> Response<Body> {
-    if let Some(refused) = refuse(&req, site.limits) {
+    if let Some(refused) = refuse(&req, verdict, site.limits) {
         return refused;
     }
     let groups = state.groups.load_full();
@@ -305,21 +318,20 @@ async fn handle(
     }
 }
 
-/// A request the balancer does not pass on: one whose target is too long (414). The
-/// connection is closed after the answer.
-///
-/// Request smuggling needs two framings of one body; hyper settles them before a request
-/// gets here (RFC 9112 6.3): two different Content-Lengths, or a Transfer-Encoding that does
-/// not end in `chunked`, are answered 400; Transfer-Encoding with Content-Length is read as
-/// chunked, the Content-Length dropped and the connection closed after the response. The
-/// body is then buffered and sent to the target with a length of our own, so a target never
-/// sees the client's framing.
-fn refuse<B>(req: &Request<B>, limits: Limits) -> Option<Response<Body>> {
+/// A request the balancer does not pass on: one framed two ways (400, see
+/// [`super::framing`]) or whose target is too long (414). The connection is closed after the
+/// answer. Bodies that are passed on are buffered and sent with a length of our own, so a
+/// target never sees the client's framing.
+fn refuse<B>(req: &Request<B>, verdict: Verdict, limits: Limits) -> Option<Response<Body>> {
     let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if uri_len <= limits.max_uri_bytes {
-        return None;
-    }
-    let mut r = plain(StatusCode::URI_TOO_LONG, "request target too long\n");
+    let (status, text) = match verdict {
+        Verdict::Refuse(why) => (StatusCode::BAD_REQUEST, why.reason()),
+        _ if uri_len > limits.max_uri_bytes => {
+            (StatusCode::URI_TOO_LONG, "request target too long\n")
+        }
+        _ => return None,
+    };
+    let mut r = plain(status, text);
     r.headers_mut()
         .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     Some(r)
@@ -369,10 +381,12 @@ async fn forward(
     listener: &Listener,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    let body = if has_body(&parts.headers) {
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        Bytes::new()
+    } else {
         // A body trickled in must not hold the connection (and a buffer) for ever.
         let collect = Limited::new(body, MAX_BODY).collect();
-        match tokio::time::timeout(site.limits.body, collect).await {
+        let body = match tokio::time::timeout(site.limits.body, collect).await {
             Ok(Ok(b)) => b.to_bytes(),
             Ok(Err(_)) => {
                 return plain(
@@ -386,9 +400,13 @@ async fn forward(
                     .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
                 return r;
             }
-        }
-    } else {
-        Bytes::new()
+        };
+        // Whole now: the target gets it with a length of ours, whatever the client's framing.
+        parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        body
     };
     let authority = parts.uri.authority().cloned();
     forwarded_headers(&mut parts.headers, authority.as_ref(), peer, site);
@@ -471,14 +489,6 @@ async fn forward(
     } else {
         plain(StatusCode::BAD_GATEWAY, "no target could be reached\n")
     }
-}
-
-/// A request carries a body when it says so (RFC 9112 6.3: no length and no chunking = none).
-fn has_body(headers: &hyper::HeaderMap) -> bool {
-    headers.contains_key(hyper::header::TRANSFER_ENCODING)
-        || headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// `GET <health_path>`: 200 while a target group of the default action has a ready target.
