@@ -1,9 +1,10 @@
 //! Client limits of the HTTP balancer through the real binary and raw sockets: conflicting
 //! body framings (request smuggling), header and request-target sizes, slow headers and
-//! bodies, and the connection cap with its 503.
+//! bodies, and the connection cap with its 503 (in plain HTTP and over TLS).
 
 mod common;
 use common::http::{Backend, Reply, metric, send};
+use common::tls::{self, TestCert};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,6 +13,15 @@ use std::time::{Duration, Instant};
 
 /// A balancer with one backend; `listener` is added to the `[[listener]]` section.
 fn start(backend: &Backend, listener: &str) -> (Setup, Server, SocketAddr, SocketAddr) {
+    start_with(backend, listener, None)
+}
+
+/// [`start`], with `cert` written beside the configuration (for an https listener).
+fn start_with(
+    backend: &Backend,
+    listener: &str,
+    cert: Option<&TestCert>,
+) -> (Setup, Server, SocketAddr, SocketAddr) {
     let config = format!(
         "{CONFIG}[admin]\nlisten = \"127.0.0.1:0\"\n\
          [target_group.web]\ntargets = [{{ address = \"{}\" }}]\n\
@@ -25,6 +35,9 @@ fn start(backend: &Backend, listener: &str) -> (Setup, Server, SocketAddr, Socke
             "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
         )],
     );
+    if let Some(cert) = cert {
+        cert.write(setup.dir.path());
+    }
     let srv = Server::start(&setup.config());
     let lb = srv.logged_addr("listening listener=", "addr=");
     let admin = srv.logged_addr("admin listening", "addr=");
@@ -260,4 +273,46 @@ fn a_tcp_listener_over_its_cap_closes_the_extra_connection() {
         .unwrap();
     let (said, _) = read_to_close(&mut first);
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_listener_over_its_cap_answers_503_after_the_handshake() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let b = Backend::start(0);
+    let cert = TestCert::new();
+    let listener = format!("{}max_connections = 1\n", tls::HTTPS);
+    let (_s, _srv, lb, admin) = start_with(&b, &listener, Some(&cert));
+    let reaches = |series: &'static str, n: u64| {
+        tokio::task::spawn_blocking(move || poll(|| metric(admin, series) == Some(n)))
+    };
+    let mut first = cert.connect(lb, &[]).await.expect("TLS handshake");
+    assert!(reaches(OPEN, 1).await.unwrap());
+    // One more: the handshake completes (HTTP/1.1 chosen over h2), then 503 and close.
+    let mut second = cert
+        .connect(lb, &[b"h2", b"http/1.1"])
+        .await
+        .expect("TLS handshake over the cap");
+    assert_eq!(second.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let mut said = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut said)).await;
+    let said = String::from_utf8_lossy(&said);
+    assert!(
+        matches!(read, Ok(Ok(_))),
+        "not closed cleanly: {read:?}; {said}"
+    );
+    assert!(
+        said.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{said}"
+    );
+    assert!(said.contains("retry-after: 1\r\n"), "{said}");
+    assert!(reaches(REFUSED, 1).await.unwrap());
+    // The admitted connection is served as usual.
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    let _ = first.read_to_string(&mut reply).await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("backend 0"), "{reply}");
 }

@@ -14,6 +14,7 @@ mod idle;
 pub mod listeners;
 mod metrics;
 pub mod proxy;
+mod refusal;
 pub mod report;
 pub mod rtt;
 pub mod rules;

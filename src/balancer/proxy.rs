@@ -11,9 +11,10 @@
 //! `max_connections` a 503 before it is closed. A request whose body is framed two ways
 //! (request smuggling) is answered 400 before it is routed (see `balancer::framing`).
 
-use super::conns::{Admitted, OVER_CAPACITY};
+use super::conns::Admitted;
 use super::framing::{Inspected, Scanner, Verdict};
 use super::idle::IdleIo;
+use super::refusal::Refusals;
 use super::rules::{Action, FixedResponse, RequestView, route};
 use super::sticky;
 use super::tracked::Tracked;
@@ -34,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -96,7 +97,7 @@ struct Site {
 pub async fn run_listener(
     tcp: TcpListener,
     listener: Listener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<BalancerState>,
     stop: CancellationToken,
     closing: Closing,
@@ -123,23 +124,17 @@ pub async fn run_listener(
         },
     });
     let conns = site.counts.clone();
+    let refusals = Refusals::new(tls.as_ref());
+    let tls = tls.map(super::tls::acceptor);
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
             () = stop.cancelled() => return,
             () = closing.closed() => return,
         };
         let Some(admitted) = conns.admit(listener.max_connections) else {
             tracing::debug!(listener = %listener.name, client = %peer, "max_connections reached: 503");
-            if tls.is_none() {
-                // Said at once and closed; a client that does not read cannot hold the loop.
-                tokio::spawn(async move {
-                    let send = stream.write_all(OVER_CAPACITY);
-                    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), send).await {
-                        let _ = stream.shutdown().await;
-                    }
-                });
-            }
+            refusals.refuse(stream);
             continue;
         };
         state.rtt.sample(&stream, peer.ip());
