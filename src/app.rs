@@ -341,7 +341,17 @@ fn spawn_udp(
     state: Arc<DnsState>,
     (closing, shutdown): (Closing, CancellationToken),
 ) -> std::io::Result<()> {
-    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, closing, shutdown));
+    let (alarm, wake) = crate::dns::udp::wake_line()?;
+    let (closed, stopped) = (closing.clone(), shutdown.clone());
+    // The worker sleeps in the kernel: wake it as soon as either stage of stopping begins.
+    tasks.spawn(async move {
+        tokio::select! {
+            () = closed.closed() => {},
+            () = stopped.cancelled() => {},
+        }
+        drop(alarm);
+    });
+    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, wake, closing, shutdown));
     Ok(())
 }
 

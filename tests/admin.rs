@@ -65,11 +65,7 @@ fn status(a: &Admin) -> serde_json::Value {
 
 /// The value of the series `series` (full name with labels) in `/metrics` (0 when absent).
 fn metric(a: &Admin, series: &str) -> u64 {
-    let (code, body) = request(a.admin, "GET", "/metrics", None);
-    assert_eq!(code, 200);
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    common::http::metric(a.admin, series).unwrap_or(0)
 }
 
 fn dns_addresses(a: &Admin) -> Vec<String> {

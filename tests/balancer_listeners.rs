@@ -4,9 +4,8 @@
 
 mod common;
 use common::http::{Backend, send};
+use common::tls::{self, TestCert};
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,39 +27,16 @@ fn config(backends: &[&Backend], listener: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_listener_terminates_tls() {
     let b = Backend::start(0);
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let setup = Setup::new(
-        &config(
-            &[&b],
-            "protocol = \"https\"\ntls_certificate = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-        ),
-        &[],
-    );
-    let dir = setup.config().parent().unwrap().to_path_buf();
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+    let cert = TestCert::new();
+    let setup = Setup::new(&config(&[&b], tls::HTTPS), &[]);
+    cert.write(setup.config().parent().unwrap());
     let srv = Server::start(&setup.config());
     let lb = srv.logged_addr("listening listener=", "addr=");
     assert!(srv.log.lock().unwrap().contains("protocol=https"));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ck.cert.pem().as_bytes()).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut h2_client = client.clone();
-    h2_client.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let mut reply = String::new();
     for _ in 0..50 {
-        let tcp = tokio::net::TcpStream::connect(lb).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let mut tls = cert.connect(lb, &[]).await.expect("TLS handshake");
         tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
@@ -75,10 +51,10 @@ async fn an_https_listener_terminates_tls() {
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.contains("backend 0"), "{reply}");
     // A client offering h2 by ALPN speaks HTTP/2 to the balancer; the target still gets HTTP/1.1.
-    let tcp = tokio::net::TcpStream::connect(lb).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let h2 = tokio_rustls::TlsConnector::from(Arc::new(h2_client));
-    let tls = h2.connect(name, tcp).await.expect("TLS handshake with h2");
+    let tls = cert
+        .connect(lb, &[b"h2"])
+        .await
+        .expect("TLS handshake with h2");
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let io = hyper_util::rt::TokioIo::new(tls);
     let (mut sender, conn) =

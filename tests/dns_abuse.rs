@@ -3,7 +3,6 @@
 //! and zone transfers (refused by default, capped when allowed).
 
 mod common;
-use common::http::send;
 use common::*;
 use hickory_proto::op::ResponseCode;
 use std::io::{Read, Write};
@@ -25,14 +24,7 @@ fn start_with_zone(dns: &str, zone: &str) -> (Setup, Server, SocketAddr) {
 }
 
 fn metric(admin: SocketAddr, name: &str) -> u64 {
-    let r = send(
-        admin,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    r.body
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{}", r.body))
+    common::http::metric(admin, name).unwrap_or_else(|| panic!("no {name} on /metrics"))
 }
 
 fn flags(reply: &[u8]) -> u16 {

@@ -1,11 +1,13 @@
 //! Stopping and starting again through the real binary: SIGTERM lets a request in flight
-//! finish and refuses new connections, `shutdown.grace` bounds the wait, and a start with a
-//! broken configuration file falls back to the last good one.
+//! finish and refuses new connections, DNS TCP clients get the answers to the queries they
+//! had sent, `shutdown.grace` bounds the wait, and a start with a broken configuration file
+//! falls back to the last good one.
 
 mod common;
 use common::http::{Backend, send};
 use common::*;
 use hickory_proto::op::ResponseCode;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -152,7 +154,6 @@ fn a_broken_file_at_start_falls_back_to_the_last_good_copy() {
 
 #[test]
 fn sigterm_lets_a_zone_transfer_in_flight_finish() {
-    use std::io::{Read, Write};
     // A zone larger than the socket buffers: the transfer is still being written when the
     // signal comes.
     let mut zone = ZONE.1.to_string();
@@ -166,17 +167,8 @@ fn sigterm_lets_a_zone_transfer_in_flight_finish() {
     let mut srv = Server::start(&setup.config());
     let mut s = small_window_connect(srv.addr);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let q = query(9, "example.test", 252, None);
-    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
-    s.write_all(&framed).unwrap();
-    let read_message = |s: &mut TcpStream| {
-        let mut len = [0u8; 2];
-        s.read_exact(&mut len).unwrap();
-        let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        s.read_exact(&mut m).unwrap();
-        hickory_proto::op::Message::from_vec(&m).unwrap()
-    };
+    s.write_all(&framed(&query(9, "example.test", 252, None)))
+        .unwrap();
     let first = read_message(&mut s);
     assert_eq!(first.metadata.response_code, ResponseCode::NoError);
     sigterm(&srv);
@@ -204,6 +196,82 @@ fn sigterm_lets_a_zone_transfer_in_flight_finish() {
     );
     let status = exit_within(&mut srv, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
+}
+
+/// A DNS message with its TCP length prefix.
+fn framed(msg: &[u8]) -> Vec<u8> {
+    let mut out = (msg.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(msg);
+    out
+}
+
+/// Reads one length-prefixed DNS message.
+fn read_message(s: &mut TcpStream) -> hickory_proto::op::Message {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).unwrap();
+    let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut m).unwrap();
+    hickory_proto::op::Message::from_vec(&m).unwrap()
+}
+
+/// True when the server closes `s` without sending anything more.
+fn closed_quietly(s: &mut TcpStream) -> bool {
+    matches!(s.read(&mut [0u8; 64]), Ok(0))
+}
+
+#[test]
+fn sigterm_answers_the_dns_tcp_queries_that_had_arrived() {
+    // One connection served at a time: a second client waits in the kernel's backlog.
+    let config = format!(
+        "{CONFIG}tcp_max_connections = 1\ntcp_idle_timeout = \"30s\"\ntcp_io_timeout = \"5s\"\n"
+    );
+    let setup = Setup::new(&config, &[ZONE]);
+    let mut srv = Server::start(&setup.config());
+    let www = |id| framed(&query(id, "www.example.test", 1, None));
+    // A client asking slowly: a first query answered...
+    let mut slow = TcpStream::connect(srv.addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(&www(1)).unwrap();
+    assert_eq!(read_message(&mut slow).metadata.id, 1);
+    // ...and, with the signal under way, a second whole and the first bytes of a third.
+    let third = www(3);
+    slow.write_all(&www(2)).unwrap();
+    slow.write_all(&third[..5]).unwrap();
+    // A client in the backlog with its whole query sent: no answer while the slot is taken.
+    let mut waiting = TcpStream::connect(srv.addr).unwrap();
+    waiting.write_all(&www(7)).unwrap();
+    waiting
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        waiting.read(&mut [0u8; 1]).is_err(),
+        "served beyond the cap"
+    );
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sigterm(&srv);
+    assert!(
+        poll(|| TcpStream::connect(srv.addr).is_err()),
+        "new DNS connections still accepted after SIGTERM"
+    );
+    // The third query, begun before the signal, is finished after it.
+    slow.write_all(&third[5..]).unwrap();
+    for id in [2, 3] {
+        let m = read_message(&mut slow);
+        assert_eq!(m.metadata.id, id);
+        assert_eq!(answers(&m), ["www.example.test. A 192.0.2.7"]);
+    }
+    assert!(closed_quietly(&mut slow), "the connection stayed open");
+    // The client of the backlog is answered too, then closed.
+    let m = read_message(&mut waiting);
+    assert_eq!(m.metadata.id, 7);
+    assert_eq!(answers(&m), ["www.example.test. A 192.0.2.7"]);
+    assert!(closed_quietly(&mut waiting), "the connection stayed open");
+    let status = exit_within(&mut srv, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    srv.wait_log("every connection finished");
 }
 
 /// A blocking connection with a small receive buffer, so that the server cannot write much

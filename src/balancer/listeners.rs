@@ -131,7 +131,7 @@ fn start(
             let config =
                 super::tls::server_config(&files.certificate, &files.key, &[b"h2", b"http/1.1"])
                     .map_err(std::io::Error::other)?;
-            Some(super::tls::acceptor(config))
+            Some(config)
         }
         _ => None,
     };

@@ -7,12 +7,14 @@
 mod algorithm;
 pub mod conns;
 mod drain;
+mod framing;
 mod group;
 mod hash;
 mod idle;
 pub mod listeners;
 mod metrics;
 pub mod proxy;
+mod refusal;
 pub mod report;
 pub mod rtt;
 pub mod rules;

@@ -8,11 +8,13 @@
 //! Client limits: a header not complete within `header_timeout` closes the connection
 //! (slowloris), a header block over `max_header_bytes` gets 431, a request target over
 //! `max_uri_bytes` 414, a body not complete within `body_timeout` 408, and a connection over
-//! `max_connections` a 503 before it is closed. Conflicting body framings (request
-//! smuggling) are settled before a request is routed (see `refuse`).
+//! `max_connections` a 503 before it is closed. A request whose body is framed two ways
+//! (request smuggling) is answered 400 before it is routed (see `balancer::framing`).
 
-use super::conns::{Admitted, OVER_CAPACITY};
+use super::conns::Admitted;
+use super::framing::{Inspected, Scanner, Verdict};
 use super::idle::IdleIo;
+use super::refusal::Refusals;
 use super::rules::{Action, FixedResponse, RequestView, route};
 use super::sticky;
 use super::tracked::Tracked;
@@ -30,10 +32,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -95,7 +97,7 @@ struct Site {
 pub async fn run_listener(
     tcp: TcpListener,
     listener: Listener,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     state: Arc<BalancerState>,
     stop: CancellationToken,
     closing: Closing,
@@ -122,23 +124,17 @@ pub async fn run_listener(
         },
     });
     let conns = site.counts.clone();
+    let refusals = Refusals::new(tls.as_ref());
+    let tls = tls.map(super::tls::acceptor);
     loop {
-        let (mut stream, peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = tcp.accept() => match r { Ok(v) => v, Err(_) => continue },
             () = stop.cancelled() => return,
             () = closing.closed() => return,
         };
         let Some(admitted) = conns.admit(listener.max_connections) else {
             tracing::debug!(listener = %listener.name, client = %peer, "max_connections reached: 503");
-            if tls.is_none() {
-                // Said at once and closed; a client that does not read cannot hold the loop.
-                tokio::spawn(async move {
-                    let send = stream.write_all(OVER_CAPACITY);
-                    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), send).await {
-                        let _ = stream.shutdown().await;
-                    }
-                });
-            }
+            refusals.refuse(stream);
             continue;
         };
         state.rtt.sample(&stream, peer.ip());
@@ -218,16 +214,26 @@ where
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-    async move {
-        let service = hyper::service::service_fn(move |req| {
+    // HTTP/1 requests pass the smuggling inspection (HTTP/2 frames every body itself).
+    let service = move |scanner: Option<Arc<Mutex<Scanner>>>| {
+        hyper::service::service_fn(move |req| {
             let (state, site) = (state.clone(), site.clone());
+            // Asked as hyper hands over the request: the inspection has seen its head.
+            let verdict = scanner.as_ref().map_or(Verdict::Clean, |s| {
+                s.lock().expect("scanner lock").next_request()
+            });
             async move {
-                let resp = handle(req, peer, &site, &state).await;
+                let mut resp = handle(req, peer, verdict, &site, &state).await;
+                if verdict == Verdict::Unknown {
+                    resp.headers_mut()
+                        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 site.counts.record(resp.status().as_u16());
                 Ok::<_, std::convert::Infallible>(resp)
             }
-        });
-        let io = TokioIo::new(io);
+        })
+    };
+    async move {
         let Stages {
             closing, shutdown, ..
         } = &stages;
@@ -248,9 +254,10 @@ where
             }};
         }
         if http2 {
-            drive!(h2.serve_connection(io, service))
+            drive!(h2.serve_connection(TokioIo::new(io), service(None)))
         } else {
-            drive!(h1.serve_connection(io, service))
+            let (io, scanner) = Inspected::new(io, limits.max_header_bytes);
+            drive!(h1.serve_connection(TokioIo::new(io), service(Some(scanner))))
         }
     }
 }
@@ -258,10 +265,11 @@ where
 async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
+    verdict: Verdict,
     site: &Site,
     state: &BalancerState,
 ) -> Response<Body> {
-    if let Some(refused) = refuse(&req, site.limits) {
+    if let Some(refused) = refuse(&req, verdict, site.limits) {
         return refused;
     }
     let groups = state.groups.load_full();
@@ -305,21 +313,20 @@ async fn handle(
     }
 }
 
-/// A request the balancer does not pass on: one whose target is too long (414). The
-/// connection is closed after the answer.
-///
-/// Request smuggling needs two framings of one body; hyper settles them before a request
-/// gets here (RFC 9112 6.3): two different Content-Lengths, or a Transfer-Encoding that does
-/// not end in `chunked`, are answered 400; Transfer-Encoding with Content-Length is read as
-/// chunked, the Content-Length dropped and the connection closed after the response. The
-/// body is then buffered and sent to the target with a length of our own, so a target never
-/// sees the client's framing.
-fn refuse<B>(req: &Request<B>, limits: Limits) -> Option<Response<Body>> {
+/// A request the balancer does not pass on: one framed two ways (400, see
+/// [`super::framing`]) or whose target is too long (414). The connection is closed after the
+/// answer. Bodies that are passed on are buffered and sent with a length of our own, so a
+/// target never sees the client's framing.
+fn refuse<B>(req: &Request<B>, verdict: Verdict, limits: Limits) -> Option<Response<Body>> {
     let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    if uri_len <= limits.max_uri_bytes {
-        return None;
-    }
-    let mut r = plain(StatusCode::URI_TOO_LONG, "request target too long\n");
+    let (status, text) = match verdict {
+        Verdict::Refuse(why) => (StatusCode::BAD_REQUEST, why.reason()),
+        _ if uri_len > limits.max_uri_bytes => {
+            (StatusCode::URI_TOO_LONG, "request target too long\n")
+        }
+        _ => return None,
+    };
+    let mut r = plain(status, text);
     r.headers_mut()
         .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     Some(r)
@@ -369,10 +376,12 @@ async fn forward(
     listener: &Listener,
 ) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
-    let body = if has_body(&parts.headers) {
+    let body = if hyper::body::Body::is_end_stream(&body) {
+        Bytes::new()
+    } else {
         // A body trickled in must not hold the connection (and a buffer) for ever.
         let collect = Limited::new(body, MAX_BODY).collect();
-        match tokio::time::timeout(site.limits.body, collect).await {
+        let body = match tokio::time::timeout(site.limits.body, collect).await {
             Ok(Ok(b)) => b.to_bytes(),
             Ok(Err(_)) => {
                 return plain(
@@ -386,9 +395,13 @@ async fn forward(
                     .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
                 return r;
             }
-        }
-    } else {
-        Bytes::new()
+        };
+        // Whole now: the target gets it with a length of ours, whatever the client's framing.
+        parts.headers.remove(hyper::header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        body
     };
     let authority = parts.uri.authority().cloned();
     forwarded_headers(&mut parts.headers, authority.as_ref(), peer, site);
@@ -471,14 +484,6 @@ async fn forward(
     } else {
         plain(StatusCode::BAD_GATEWAY, "no target could be reached\n")
     }
-}
-
-/// A request carries a body when it says so (RFC 9112 6.3: no length and no chunking = none).
-fn has_body(headers: &hyper::HeaderMap) -> bool {
-    headers.contains_key(hyper::header::TRANSFER_ENCODING)
-        || headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// `GET <health_path>`: 200 while a target group of the default action has a ready target.

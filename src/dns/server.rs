@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Settings the server reads per query (swapped on reload).
@@ -217,8 +217,9 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, closing: Closing) 
 }
 
 /// Accepts TCP connections on `listener`, at most `max_connections` at once (further ones
-/// wait in the kernel's backlog), until closing begins; connections then finish the answer
-/// they are writing and close. `shutdown` cuts them.
+/// wait in the kernel's backlog), until closing begins. Then the connections still in the
+/// backlog are taken too and the socket closes; every connection answers the queries that
+/// had already arrived (a query begun is read to its end) and closes. `shutdown` cuts them.
 pub async fn run_tcp(
     listener: TcpListener,
     state: Arc<DnsState>,
@@ -226,28 +227,62 @@ pub async fn run_tcp(
     closing: Closing,
     shutdown: CancellationToken,
 ) {
+    // Held until the backlog has been handed over, so that the wait for open connections
+    // cannot end before the last of them has begun.
+    let _backlog = closing.backlog_guard();
     let slots = Arc::new(Semaphore::new(max_connections));
-    loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            () = closing.closed() => return,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(_) => continue,
-            },
-            () = closing.closed() => return,
-        };
+    // A connection is served holding its slot: the accept loop's, or one it waits for.
+    let serve = |stream: TcpStream, peer: SocketAddr, slot: Option<OwnedSemaphorePermit>| {
         let (state, stop, close) = (state.clone(), shutdown.clone(), closing.clone());
+        let slots = slots.clone();
         closing.spawn(async move {
             tokio::select! {
-                () = serve_connection(stream, peer, &state, &close) => {},
+                () = async {
+                    let _slot = match slot {
+                        Some(s) => s,
+                        None => slots.acquire_owned().await.expect("never closed"),
+                    };
+                    serve_connection(stream, peer, &state, &close).await;
+                } => {},
                 () = stop.cancelled() => {},
             }
-            drop(permit);
         });
+    };
+    loop {
+        // A free slot first: further clients wait in the kernel's backlog.
+        let slot = tokio::select! {
+            biased;
+            () = closing.closed() => break,
+            s = slots.clone().acquire_owned() => s.expect("never closed"),
+        };
+        tokio::select! {
+            biased;
+            () = closing.closed() => break,
+            r = listener.accept() => {
+                if let Ok((stream, peer)) = r {
+                    serve(stream, peer, Some(slot));
+                }
+            }
+        }
     }
+    for (stream, peer) in backlog(listener) {
+        serve(stream, peer, None);
+    }
+}
+
+/// The connections the kernel has already completed on `listener` (their clients may have
+/// sent a query), taken without waiting; the listening socket closes after.
+fn backlog(listener: TcpListener) -> Vec<(TcpStream, SocketAddr)> {
+    let Ok(listener) = listener.into_std() else {
+        return Vec::new();
+    };
+    // The socket is non-blocking: accept fails with WouldBlock once the backlog is empty.
+    std::iter::from_fn(|| listener.accept().ok())
+        .filter_map(|(stream, peer)| {
+            stream.set_nonblocking(true).ok()?;
+            Some((TcpStream::from_std(stream).ok()?, peer))
+        })
+        .collect()
 }
 
 async fn serve_connection(
@@ -264,16 +299,21 @@ async fn serve_connection(
     let mut buf = vec![0u8; 65535];
     loop {
         let mut len = [0u8; 2];
-        // Up to the idle timeout for a query to begin; from its first byte, the I/O timeout
-        // for the rest (as Knot's tcp-idle-timeout and tcp-io-timeout): a client trickling
-        // bytes holds a connection no longer than that.
-        let read = async {
-            let first = tokio::time::timeout(idle, stream.read(&mut len[..1]))
-                .await
-                .map_err(|_| Stop::Timeout)?;
-            if first.map_err(|_| Stop::Gone)? == 0 {
-                return Err(Stop::Gone);
-            }
+        // Up to the idle timeout for a query to begin, or only what has already arrived
+        // once closing has begun; from its first byte, the I/O timeout for the rest (as
+        // Knot's tcp-idle-timeout and tcp-io-timeout): a client trickling bytes holds a
+        // connection no longer than that, and a query begun before closing is answered.
+        let first = tokio::select! {
+            biased;
+            r = tokio::time::timeout(idle, stream.read(&mut len[..1])) => match r {
+                Ok(Ok(1..)) => Ok(()),
+                Ok(_) => Err(Stop::Gone),
+                Err(_) => Err(Stop::Timeout),
+            },
+            () = closing.closed() => arrived(&stream, &mut len[..1]),
+        };
+        let query = async {
+            first?;
             let rest = async {
                 stream.read_exact(&mut len[1..]).await?;
                 let n = usize::from(u16::from_be_bytes(len));
@@ -285,16 +325,13 @@ async fn serve_connection(
                 Err(_) => Err(Stop::Timeout),
             }
         };
-        let n = tokio::select! {
-            r = read => match r {
-                Ok(n) => n,
-                Err(Stop::Gone) => return,
-                Err(Stop::Timeout) => {
-                    state.limits.tcp_timeouts.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            },
-            () = closing.closed() => return,
+        let n = match query.await {
+            Ok(n) => n,
+            Err(Stop::Gone) => return,
+            Err(Stop::Timeout) => {
+                state.limits.tcp_timeouts.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         };
         let replies = match state.respond(&buf[..n], Transport::Tcp, peer) {
             Outcome::Drop => return,
@@ -316,6 +353,16 @@ async fn serve_connection(
         if !write_all(&mut stream, &replies, io, state).await {
             return;
         }
+    }
+}
+
+/// Reads into `buf` what the client has already sent, without waiting: Gone when nothing
+/// has arrived. (A read through tokio could miss bytes the reactor has not reported yet.)
+fn arrived(stream: &TcpStream, buf: &mut [u8]) -> Result<(), Stop> {
+    let socket = socket2::SockRef::from(stream);
+    match std::io::Read::read(&mut &*socket, buf) {
+        Ok(1..) => Ok(()),
+        _ => Err(Stop::Gone),
     }
 }
 

@@ -4,8 +4,9 @@
 //! NSD do). Under load that is two system calls per batch instead of two per query, and the
 //! kernel spreads clients over the sockets by address hash, so N workers use N cores.
 //!
-//! Replies pass response rate limiting ([`DnsState::rate_limit`]) as on every UDP path. The
-//! threads block in the kernel; a receive timeout lets them see that closing has begun.
+//! Replies pass response rate limiting ([`DnsState::rate_limit`]) as on every UDP path. A
+//! worker with nothing to receive sleeps in `poll` on its socket and on a [`wake_line`],
+//! whose [`Alarm`] is dropped when closing begins: the worker wakes at once and stops.
 
 use crate::dns::respond::{Outcome, Transport};
 use crate::dns::server::{DnsState, log_query};
@@ -14,16 +15,29 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Datagrams received (and replies sent) per system call at most.
 const BATCH: usize = 32;
 /// Room for one datagram: larger ones are truncated by the kernel and dropped here.
 const SLOT: usize = 4096;
-/// How often a blocked worker wakes to look whether closing has begun.
-const WAKE: Duration = Duration::from_millis(200);
+
+/// Dropping it wakes the worker holding the other end of its [`wake_line`], for good.
+pub struct Alarm {
+    _line: UnixStream,
+}
+
+/// The end of a [`wake_line`] a worker sleeps on: it reads as closed once the [`Alarm`] is
+/// dropped.
+pub struct Wake(UnixStream);
+
+/// A line from an [`Alarm`] to a worker.
+pub fn wake_line() -> io::Result<(Alarm, Wake)> {
+    let (alarm, wake) = UnixStream::pair()?;
+    Ok((Alarm { _line: alarm }, Wake(wake)))
+}
 
 /// `workers` UDP sockets bound to `addr` with `SO_REUSEPORT` (port 0: the kernel's pick for
 /// the first, the same port for the rest).
@@ -45,15 +59,16 @@ fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     }
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    socket.set_read_timeout(Some(WAKE))?;
     Ok(socket.into())
 }
 
 /// Answers queries on `socket` until closing begins or `shutdown` (blocking: run it on its
-/// own thread; a thread cannot be aborted as a task can, so it must see both).
+/// own thread; a thread cannot be aborted as a task can, so it must see both, and its
+/// [`Alarm`] must be dropped when either comes).
 pub fn serve(
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
+    wake: Wake,
     closing: Closing,
     shutdown: CancellationToken,
 ) {
@@ -64,8 +79,12 @@ pub fn serve(
     while !closing.is_closed() && !shutdown.is_cancelled() {
         let received = match batch.receive(fd, &mut bufs) {
             Ok(n) => n,
-            // Timeout (look at closing again), a signal, or an ICMP error from an earlier
-            // send: keep going.
+            // Nothing queued: sleep until a datagram comes or the alarm goes off.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                sleep(fd, wake.0.as_raw_fd());
+                continue;
+            }
+            // A signal, or an ICMP error from an earlier send: keep going.
             Err(_) => continue,
         };
         for (i, buf) in bufs.iter().enumerate().take(received) {
@@ -83,6 +102,20 @@ pub fn serve(
         send_all(fd, &replies);
         replies.clear();
     }
+}
+
+/// Blocks until `socket` has a datagram or `wake` reads as closed (or a signal comes).
+fn sleep(socket: RawFd, wake: RawFd) {
+    let mut fds = [socket, wake].map(|fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    });
+    // SAFETY: `fds` is an array of two initialised pollfd structs that outlives the call;
+    // the kernel writes only their `revents`. Both descriptors are open, borrowed from the
+    // caller.
+    #[allow(unsafe_code)]
+    let _ = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
 }
 
 /// Sends every reply, one `sendmmsg` per batch; a reply the kernel refuses is skipped.
@@ -112,8 +145,8 @@ impl Batch {
         Box::new(batch)
     }
 
-    /// Receives up to [`BATCH`] datagrams into `bufs` (blocks for the first, takes what else
-    /// is queued); their number.
+    /// Receives up to [`BATCH`] queued datagrams into `bufs` without waiting (WouldBlock:
+    /// none); their number.
     fn receive(&mut self, fd: RawFd, bufs: &mut [[u8; SLOT]]) -> io::Result<usize> {
         let n = bufs.len().min(BATCH);
         for (i, buf) in bufs.iter_mut().enumerate().take(n) {
@@ -141,7 +174,7 @@ impl Batch {
                 fd,
                 self.headers.as_mut_ptr(),
                 n as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
         };
@@ -282,6 +315,7 @@ fn write_socket_addr(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn socket_addresses_round_trip_through_sockaddr_storage() {
@@ -299,6 +333,29 @@ mod tests {
             let storage = unsafe { storage.assume_init() };
             assert_eq!(socket_addr(&storage), Some(addr), "{text}");
         }
+    }
+
+    #[test]
+    fn a_sleeping_worker_wakes_for_a_datagram_and_for_its_alarm() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let (alarm, wake) = wake_line().unwrap();
+        let (done, woke) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The first sleep ends with a datagram, the second (and any after) with the alarm.
+            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
+            let mut buf = [0u8; 16];
+            let n = socket.recv(&mut buf).unwrap();
+            done.send(n).unwrap();
+            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
+            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
+            done.send(0).unwrap();
+        });
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.send_to(b"query", addr).unwrap();
+        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(5));
+        drop(alarm);
+        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(0));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! HTTP helpers for the balancer tests: a keep-alive backend that can be killed like a
-//! crashed process, and a one-shot client.
+//! crashed process, a one-shot client, and the admin server's metrics.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -120,6 +120,22 @@ pub fn get(addr: SocketAddr) -> (u16, String) {
         "GET / HTTP/1.1\r\nHost: www.example.test\r\nConnection: close\r\n\r\n",
     );
     (r.status, r.body)
+}
+
+/// The value of the series `series` (full name with its labels) on the `/metrics` page of
+/// the admin server at `admin`, when it is there.
+pub fn metric(admin: SocketAddr, series: &str) -> Option<u64> {
+    let r = send(
+        admin,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    r.body.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
 
 /// A response: status, header block (lowercased names), body.

@@ -4,6 +4,7 @@
 
 pub mod geodb;
 pub mod http;
+pub mod tls;
 
 use hickory_proto::op::{Message, ResponseCode};
 use std::io::{BufRead, BufReader, Read, Write};
