@@ -8,7 +8,9 @@ for a in "$@"; do
   case $a in --images) images=1 ;; *) echo "usage: lab/down.sh [--images]" >&2; exit 2 ;; esac
 done
 docker info >/dev/null 2>&1 || die "no docker daemon"
-docker rm -f lab-compare >/dev/null 2>&1 || true
+# What lab/compare.sh started (its containers carry this label), if it was interrupted.
+left=$(docker ps -aq --filter label=roundhouse-lab.compare=1)
+[ -z "$left" ] || docker rm -f $left >/dev/null 2>&1 || true
 # The balancers get SIGTERM and remove their backends themselves; whatever is left after
 # that (a killed balancer) goes by label.
 compose down --remove-orphans --timeout 20 2>&1 | sed 's/^/  /'
