@@ -14,7 +14,8 @@
 //! - DNS queries per request come from the DNS servers' query counters per zone.
 //!
 //! Before each scenario the faults of the previous one are undone and the lab must answer
-//! as at the start ([`Lab::ready`]).
+//! as at the start ([`Lab::ready`]); after the last one the scaling groups go back to their
+//! minimum ([`Lab::restore`]).
 
 pub mod plan;
 pub mod targets;
@@ -224,18 +225,10 @@ impl Lab {
     /// `dns-rr` instance healthy and in the answer, every region's resolver answering
     /// `gslb` with its own balancer.
     pub async fn ready(&self, limit: Duration) -> Result<(), LabError> {
-        let t = &self.targets;
-        let auth = format!(
-            "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
-            t.token
-        );
-        for (r, g) in t.region.iter().zip(self.groups_by_region().await) {
+        let groups = self.groups_by_region().await;
+        for (r, g) in self.targets.region.iter().zip(&groups) {
             if let Some(g) = g {
-                let body = format!("{{\"desired\": {}}}", g.max);
-                let path = format!("/v1/scaling-groups/{}/desired", g.name);
-                if ask(r.admin, "POST", &path, &auth, &body).await.is_none() {
-                    tracing::warn!(group = %g.name, "setting the desired capacity failed");
-                }
+                self.set_desired(r.admin, &g.name, g.max).await;
             }
         }
         let deadline = Instant::now() + limit;
@@ -248,6 +241,48 @@ impl Lab {
                 return Err(LabError::NotReady(limit, what));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Sets the desired capacity of `group` through the admin server at `admin` (logged
+    /// when refused).
+    async fn set_desired(&self, admin: SocketAddr, group: &str, desired: u32) {
+        let auth = format!(
+            "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+            self.targets.token
+        );
+        let body = format!("{{\"desired\": {desired}}}");
+        let path = format!("/v1/scaling-groups/{group}/desired");
+        if ask(admin, "POST", &path, &auth, &body).await.is_none() {
+            tracing::warn!(%group, desired, "setting the desired capacity failed");
+        }
+    }
+
+    /// Sets every group back to its minimum, where the lab starts, and waits (at most
+    /// `limit`) until the extra instances are drained and stopped. The setting is repeated:
+    /// target tracking, still reading the comparison's load for one more period, would
+    /// scale out again.
+    pub async fn restore(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let groups = self.groups_by_region().await;
+            let settled = groups
+                .iter()
+                .flatten()
+                .all(|g| g.instances.len() <= g.min as usize);
+            if settled {
+                return;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!("scaling groups not back at their minimum within {limit:?}");
+                return;
+            }
+            for (r, g) in self.targets.region.iter().zip(groups) {
+                if let Some(g) = g {
+                    self.set_desired(r.admin, &g.name, g.min).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
 
@@ -319,14 +354,22 @@ pub async fn run(
         }
     }
     let mut runs = Vec::new();
-    for &scenario in &options.scenarios {
-        lab.ready(READY).await?;
-        let fronts = lab.fronts().await;
-        let stage = Stage::Lab(lab);
-        let result = super::one(options, scenario, &fronts, &stage, &mut progress).await;
-        lab.heal().await;
-        runs.extend(result);
-    }
+    let all = async {
+        for &scenario in &options.scenarios {
+            lab.ready(READY).await?;
+            let fronts = lab.fronts().await;
+            let stage = Stage::Lab(lab);
+            let result = super::one(options, scenario, &fronts, &stage, &mut progress).await;
+            lab.heal().await;
+            runs.extend(result);
+        }
+        Ok::<(), LabError>(())
+    };
+    let done = all.await;
+    // The lab as it starts: no fault, every group at its minimum.
+    lab.heal().await;
+    lab.restore(Duration::from_secs(45)).await;
+    done?;
     Ok(runs)
 }
 

@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 pub struct Group {
     /// Name.
     pub name: String,
+    /// Minimum size.
+    pub min: u32,
     /// Maximum size.
     pub max: u32,
     /// Instances, oldest first.
@@ -214,7 +216,7 @@ mod tests {
     }
 
     const GROUPS: &str = r#"{"groups":[
-      {"name":"lab-us-east","region":"us-east","min":1,"desired":3,"max":3,"instances":[
+      {"name":"lab-us-east","region":"us-east","min":1,"desired":3,"max":4,"instances":[
         {"id":"lab-us-east-4","addr":"10.91.1.131:8080","state":"pending","warmed_up":false,"version":1},
         {"id":"lab-us-east-2","addr":"10.91.1.129:8080","state":"in-service","warmed_up":true,"version":1},
         {"id":"lab-us-east-3","addr":"10.91.1.130:8080","state":"in-service","warmed_up":true,"version":1}],
@@ -227,10 +229,8 @@ mod tests {
     #[test]
     fn the_admin_document_and_the_metrics_are_read() {
         let g = us_east();
-        assert_eq!(
-            (g.name.as_str(), g.max, g.instances.len()),
-            ("lab-us-east", 3, 3)
-        );
+        assert_eq!((g.name.as_str(), g.min, g.max), ("lab-us-east", 1, 4));
+        assert_eq!(g.instances.len(), 3);
         assert!(!g.instances[0].in_service() && g.instances[1].in_service());
         assert!(groups("{\"nothing\": 1}").is_err());
         let metrics = "# TYPE roundhouse_dns_queries_total counter\n\
