@@ -8,7 +8,9 @@ for a in "$@"; do
   case $a in --images) images=1 ;; *) echo "usage: lab/down.sh [--images]" >&2; exit 2 ;; esac
 done
 docker info >/dev/null 2>&1 || die "no docker daemon"
-docker rm -f lab-compare >/dev/null 2>&1 || true
+# What lab/compare.sh started (its containers carry this label), if it was interrupted.
+left=$(docker ps -aq --filter label=roundhouse-lab.compare=1)
+[ -z "$left" ] || docker rm -f $left >/dev/null 2>&1 || true
 # lab/up.sh's short-lived containers that set up latency in the roundhouse containers (gone
 # unless up.sh was stopped while they ran).
 for c in dns-a dns-b balancer-us-east balancer-eu-west balancer-ap-northeast; do

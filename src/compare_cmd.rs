@@ -1,11 +1,13 @@
 //! `roundhouse compare`: options from the command line, a progress line, the report files
-//! (report.md, report.json and the SVG charts).
+//! (report.md, report.json and the SVG charts); with `--lab FILE`, against the docker lab.
 
 use anyhow::{Context, bail};
+use roundhouse::compare::lab::{self, Lab, LabTargets};
 use roundhouse::compare::{self, Options, Scenario, chart, report};
 use roundhouse::config::parse_duration;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The command line's values.
 pub struct Args {
@@ -16,17 +18,42 @@ pub struct Args {
     pub ttl: String,
     pub resolver_floor: String,
     pub client_scale: f64,
+    pub lab: Option<PathBuf>,
+}
+
+/// The docker lab a comparison runs against: its file and what it says.
+pub struct LabArg {
+    pub path: PathBuf,
+    pub targets: LabTargets,
 }
 
 fn duration(key: &str, v: &str) -> anyhow::Result<std::time::Duration> {
     parse_duration(v).map_err(|e| anyhow::anyhow!("--{key}: {e}"))
 }
 
-/// Validated options.
-pub fn options(a: Args) -> anyhow::Result<Options> {
+/// Validated options, and the lab with `--lab`.
+pub fn options(a: Args) -> anyhow::Result<(Options, Option<LabArg>)> {
+    let lab = match a.lab {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("--lab {}", path.display()))?;
+            let targets = LabTargets::parse(&text, &path.display().to_string())?;
+            Some(LabArg { path, targets })
+        }
+        None => None,
+    };
     let scenarios = match a.scenario.as_str() {
+        // The lab runs the scenarios it can stage (docs/lab.md says why not the others).
+        "all" if lab.is_some() => Scenario::ALL
+            .into_iter()
+            .filter(|s| lab::plan::unsupported(*s).is_none())
+            .collect(),
         "all" => Scenario::ALL.to_vec(),
         name => match Scenario::parse(name) {
+            Some(s) if lab.is_some() && lab::plan::unsupported(s).is_some() => {
+                let why = lab::plan::unsupported(s).unwrap_or_default();
+                bail!("--scenario: `{name}` does not run in the lab: {why}")
+            }
             Some(s) => vec![s],
             None => {
                 let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
@@ -47,7 +74,7 @@ pub fn options(a: Args) -> anyhow::Result<Options> {
     if !(a.client_scale > 0.0 && a.client_scale <= 10.0) {
         bail!("--client-scale: above 0, at most 10");
     }
-    Ok(Options {
+    let options = Options {
         scenarios,
         duration: d,
         seed: a.seed,
@@ -56,24 +83,36 @@ pub fn options(a: Args) -> anyhow::Result<Options> {
         resolver_floor: duration("resolver-floor", &a.resolver_floor)?,
         client_scale: a.client_scale,
         ..Options::default()
-    })
+    };
+    Ok((options, lab))
 }
 
-/// Runs the comparison and writes `report.md` and `report.json` to `out`.
-pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
+/// Runs the comparison (against the lab with `lab`) and writes `report.md`, `report.json`
+/// and the charts to `out`.
+pub fn run(mut options: Options, lab: Option<LabArg>, out: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let total = options.scenarios.len();
+    let lab = lab.map(|l| (Lab::new(l.targets), l.path));
+    let place = if lab.is_some() { " in the lab" } else { "" };
     eprintln!(
-        "comparing dns-rr, lb and gslb: {total} scenario(s) of {:?} each (seed {})",
+        "comparing dns-rr, lb and gslb{place}: {total} scenario(s) of {:?} each (seed {})",
         options.duration, options.seed
     );
+    if let Some((lab, _)) = &lab {
+        // The lab's own TTL, and its resolvers (one per region, unbound: no floor).
+        options.ttl = runtime
+            .block_on(lab.ttl())
+            .context("the lab's DNS server does not answer (is the lab up? lab/up.sh)")?;
+        options.resolvers = lab.targets().region.len();
+        options.resolver_floor = std::time::Duration::ZERO;
+    }
     let runs = runtime.block_on(async {
         let mut index = 0;
         let mut current = None;
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        compare::run(&options, |scenario, elapsed, length| {
+        let progress = |scenario: Scenario, elapsed: Duration, length: Duration| {
             if current != Some(scenario) {
                 current = Some(scenario);
                 index += 1;
@@ -94,8 +133,11 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
                 elapsed.as_secs()
             );
             let _ = std::io::stderr().flush();
-        })
-        .await
+        };
+        match &lab {
+            Some((lab, _)) => lab::run(&options, lab, progress).await,
+            None => compare::run(&options, progress).await,
+        }
     })?;
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         eprintln!();
@@ -107,31 +149,44 @@ pub fn run(options: Options, out: PathBuf) -> anyhow::Result<()> {
     for scenario in &options.scenarios {
         let of: Vec<_> = runs.iter().filter(|r| r.scenario == *scenario).collect();
         let files = chart::scenario(&out, &of)?;
-        charts.push_str(&format!(
-            "\n## {}\n\n{}\n\n",
-            scenario.name(),
-            scenario.describe()
-        ));
+        let describe = match &lab {
+            Some((lab, _)) => lab::describe(*scenario, lab.targets()),
+            None => scenario.describe().to_string(),
+        };
+        charts.push_str(&format!("\n## {}\n\n{describe}\n\n", scenario.name()));
         for f in files {
             charts.push_str(&format!("![{f}]({f})\n"));
         }
     }
+    let (title, setting) = match &lab {
+        Some((lab, _)) => (" in the docker lab", lab::setting(lab.targets())),
+        None => (
+            "",
+            format!(
+                "resolver floor {} s, ",
+                options.resolver_floor.as_secs_f64()
+            ),
+        ),
+    };
     let md = format!(
-        "# roundhouse compare\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
-         resolver floor {} s, client cache scale {}.\n\n{table}\n\
+        "# roundhouse compare{title}\n\nSeed {}, {} s per scenario, {} clients per setup, TTL {} s, \
+         {setting}client cache scale {}.\n\n{table}\n\
          In the charts the black line marks the fault, the grey one (load per instance) the end \
          of its immediate effect.\n{charts}",
         options.seed,
         options.duration.as_secs_f64(),
         options.clients,
         options.ttl.as_secs_f64(),
-        options.resolver_floor.as_secs_f64(),
         options.client_scale
     );
     let md_path = out.join("report.md");
     std::fs::write(&md_path, md).with_context(|| format!("{}", md_path.display()))?;
     let json_path = out.join("report.json");
-    let json = serde_json::to_string_pretty(&report::json(&options, &runs))?;
+    let mut json = report::json(&options, &runs);
+    if let Some((_, path)) = &lab {
+        json["options"]["lab"] = serde_json::json!(path.display().to_string());
+    }
+    let json = serde_json::to_string_pretty(&json)?;
     std::fs::write(&json_path, json).with_context(|| format!("{}", json_path.display()))?;
     println!("{table}");
     println!(

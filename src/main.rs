@@ -119,6 +119,10 @@ enum Command {
         /// Factor on the client types' own cache durations (1 = real-world seconds).
         #[arg(long, default_value_t = 0.1)]
         client_scale: f64,
+        /// Run against the docker lab this file describes (lab/compare.toml; lab/compare.sh
+        /// runs it inside the lab) instead of setups started here; --ttl is then the lab's.
+        #[arg(long)]
+        lab: Option<PathBuf>,
     },
 }
 
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
             ttl,
             resolver_floor,
             client_scale,
+            lab,
         } => {
             init_quiet_logging(cli.log_format);
             compare_cmd::options(compare_cmd::Args {
@@ -181,8 +186,9 @@ fn main() -> ExitCode {
                 ttl,
                 resolver_floor,
                 client_scale,
+                lab,
             })
-            .and_then(|o| compare_cmd::run(o, out))
+            .and_then(|(o, lab)| compare_cmd::run(o, lab, out))
         }
     };
     match result {

@@ -4,9 +4,10 @@
 //! Lookups pass through three layers: a shared recursive resolver (honours the TTL, raised
 //! to a configurable floor, rotates the cached RRset on every answer), the client's own
 //! cache (none, fixed, floored, with grace, or forever, by client type), and the client's
-//! connection (reused for a session of requests; some types keep it until it breaks).
+//! connection (reused for a session of requests; some types keep it until it breaks). In
+//! the docker lab the first layer is a real recursive resolver ([`Resolver::stub`]).
 
-use super::dns::query_a;
+use super::dns::query_a_from;
 use super::http::Connection;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -147,14 +148,18 @@ pub fn pick(mix: &[ClientType], rng: &mut Rng) -> ClientType {
     mix[0]
 }
 
-/// A caching recursive resolver in front of the authoritative server.
+/// A caching recursive resolver in front of the authoritative server (simulated), or the
+/// stub's path to a real recursive resolver (the lab's unbound, which caches itself).
 pub struct Resolver {
     server: SocketAddr,
+    local: Option<IpAddr>,
+    caching: bool,
     floor: Duration,
     rotates: bool,
     cache: Mutex<Option<(Vec<IpAddr>, Instant)>>,
     turn: AtomicU64,
-    /// Queries sent to the authoritative server.
+    /// Queries sent to `server`: the authoritative server when simulated, the real
+    /// recursive resolver for a stub.
     pub queries: AtomicU64,
 }
 
@@ -164,6 +169,8 @@ impl Resolver {
     pub fn new(server: SocketAddr, floor: Duration, rotates: bool) -> Resolver {
         Resolver {
             server,
+            local: None,
+            caching: true,
             floor,
             rotates,
             cache: Mutex::new(None),
@@ -172,15 +179,29 @@ impl Resolver {
         }
     }
 
+    /// A stub asking the real recursive resolver `server` from address `local` on every
+    /// lookup: caching, the TTL floor and the rotation are the real resolver's own.
+    pub fn stub(server: SocketAddr, local: Option<IpAddr>) -> Resolver {
+        Resolver {
+            local,
+            caching: false,
+            ..Resolver::new(server, Duration::ZERO, false)
+        }
+    }
+
     /// The addresses and their remaining lifetime; an empty list when the server failed.
     pub async fn lookup(&self, name: &str) -> (Vec<IpAddr>, Duration) {
         let now = Instant::now();
-        let cached = self.cache.lock().expect("not poisoned").clone();
+        let cached = match self.caching {
+            true => self.cache.lock().expect("not poisoned").clone(),
+            false => None,
+        };
         let (addrs, expires) = match cached {
             Some((a, e)) if e > now => (a, e),
             _ => {
                 let n = self.queries.fetch_add(1, Ordering::Relaxed);
-                let Some(answer) = query_a(self.server, name, n as u16).await else {
+                let reply = query_a_from(self.local, self.server, name, n as u16).await;
+                let Some(answer) = reply else {
                     return (Vec::new(), Duration::ZERO);
                 };
                 let addrs: Vec<IpAddr> = answer.addrs.into_iter().map(IpAddr::V4).collect();
@@ -264,6 +285,10 @@ pub struct Client {
     pub kind: ClientType,
     /// Where it sends.
     pub target: Target,
+    /// The name it resolves and sends as `Host`.
+    pub name: Arc<str>,
+    /// Source address of its connections (`None`: the kernel's choice).
+    pub local: Option<IpAddr>,
     /// Multiplies the type's cache durations (real-world seconds do not fit a short run).
     pub scale: f64,
     /// Requests per session (one connection each unless pinned).
@@ -301,10 +326,7 @@ impl Client {
             let sample = match conn.as_mut() {
                 Some(c) => {
                     let sent = cookie.as_deref().filter(|_| self.sticky);
-                    match c
-                        .get_with_cookie(super::setup::NAME, "/", sent, TIMEOUT)
-                        .await
-                    {
+                    match c.get_with_cookie(&self.name, "/", sent, TIMEOUT).await {
                         Ok(reply) => {
                             if reply.set_cookie.is_some() {
                                 cookie = reply.set_cookie;
@@ -345,7 +367,7 @@ impl Client {
         last: &mut Option<IpAddr>,
     ) -> Option<Connection> {
         if let (true, Some(ip), Target::Name(_, port)) = (self.sticky, *last, &self.target)
-            && let Ok(c) = Connection::open(SocketAddr::new(ip, *port), TIMEOUT).await
+            && let Ok(c) = self.open(SocketAddr::new(ip, *port)).await
         {
             return Some(c);
         }
@@ -355,12 +377,16 @@ impl Client {
         };
         let tries = if self.kind.failover { addrs.len() } else { 1 };
         for ip in addrs.iter().take(tries) {
-            if let Ok(c) = Connection::open(SocketAddr::new(*ip, port), TIMEOUT).await {
+            if let Ok(c) = self.open(SocketAddr::new(*ip, port)).await {
                 *last = Some(*ip);
                 return Some(c);
             }
         }
         None
+    }
+
+    async fn open(&self, addr: SocketAddr) -> Result<Connection, super::http::HttpError> {
+        Connection::open_from(self.local, addr, TIMEOUT).await
     }
 
     async fn resolve(&self, r: &Resolver, own: &mut Option<(Vec<IpAddr>, Instant)>) -> Vec<IpAddr> {
@@ -370,7 +396,7 @@ impl Client {
         {
             return a.clone();
         }
-        let (addrs, ttl) = r.lookup(super::setup::NAME).await;
+        let (addrs, ttl) = r.lookup(&self.name).await;
         let scaled = |d: Duration| d.mul_f64(self.scale);
         let keep = match self.kind.cache {
             Cache::None => Duration::ZERO,
@@ -425,5 +451,49 @@ mod tests {
         assert_eq!(names.number("us-east-3"), 2);
         assert_eq!(names.find("us-east-3"), Some(2));
         assert_eq!(names.all().len(), 3);
+    }
+
+    /// A recursive resolver on loopback that answers every A query with 192.0.2.N (N: the
+    /// queries so far) and TTL 60, and tells from which addresses it was asked.
+    async fn upstream() -> (SocketAddr, Arc<Mutex<Vec<IpAddr>>>) {
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                log.lock().unwrap().push(from.ip());
+                let mut reply = buf[..n].to_vec();
+                reply[2] |= 0x80; // QR
+                reply[7] = 1; // ANCOUNT
+                let k = log.lock().unwrap().len() as u8;
+                // The question's name (a pointer to offset 12), A, IN, TTL 60, 4 bytes.
+                reply.extend([0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, k]);
+                let _ = sock.send_to(&reply, from).await;
+            }
+        });
+        (addr, seen)
+    }
+
+    #[tokio::test]
+    async fn a_stub_asks_the_real_resolver_every_time_from_its_address() {
+        let (server, seen) = upstream().await;
+        let local: IpAddr = "127.0.0.3".parse().unwrap();
+        let stub = Resolver::stub(server, Some(local));
+        let first = stub.lookup("rr.lab.test").await;
+        let second = stub.lookup("rr.lab.test").await;
+        assert_eq!(first, (vec!["192.0.2.1".parse().unwrap()], s(60)));
+        assert_eq!(second.0, ["192.0.2.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(stub.queries.load(Ordering::Relaxed), 2);
+        assert_eq!(*seen.lock().unwrap(), [local, local]);
+
+        // The simulated resolver caches the answer for its TTL.
+        let (server, seen) = upstream().await;
+        let cached = Resolver::new(server, Duration::ZERO, true);
+        cached.lookup("app.example.test").await;
+        let again = cached.lookup("app.example.test").await;
+        assert_eq!(again.0, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 }

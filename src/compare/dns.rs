@@ -3,7 +3,7 @@
 use crate::dns::name::Name;
 use crate::dns::wire::read_name;
 use crate::dns::writer::MessageWriter;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
@@ -18,11 +18,27 @@ pub struct Answer {
 
 /// Queries `server` for `name` A; `None` on timeout or a malformed reply.
 pub async fn query_a(server: SocketAddr, name: &str, id: u16) -> Option<Answer> {
+    query_a_from(None, server, name, id).await
+}
+
+/// Queries `server` for `name` A from address `local` (`None`: the kernel's choice).
+pub async fn query_a_from(
+    local: Option<IpAddr>,
+    server: SocketAddr,
+    name: &str,
+    id: u16,
+) -> Option<Answer> {
     let qname = Name::parse(name, Some(&Name::root())).ok()?;
     let mut w = MessageWriter::new(id, 0x0100, 512);
     w.question(&qname, 1, 1);
     let msg = w.finish();
-    let sock = UdpSocket::bind("127.0.0.1:0").await.ok()?;
+    let any = match server {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let sock = UdpSocket::bind(SocketAddr::new(local.unwrap_or(any), 0))
+        .await
+        .ok()?;
     sock.send_to(&msg, server).await.ok()?;
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf))

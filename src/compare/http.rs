@@ -1,10 +1,11 @@
-//! A minimal HTTP/1.1 client for simulated clients: one keep-alive connection, `GET` only,
-//! `Content-Length` bodies (what the balancer and the demo backend send).
+//! A minimal HTTP/1.1 client for simulated clients: one keep-alive connection, requests
+//! without a body (and small JSON bodies for the lab's admin calls), `Content-Length`
+//! responses (what the balancer, the demo backend and the admin server send).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +33,29 @@ pub struct Connection {
 impl Connection {
     /// Connects within `timeout`.
     pub async fn open(addr: SocketAddr, timeout: Duration) -> Result<Connection, HttpError> {
-        let connect = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
+        Connection::open_from(None, addr, timeout).await
+    }
+
+    /// Connects within `timeout` from `local` (any port; `None`: the kernel's choice).
+    pub async fn open_from(
+        local: Option<IpAddr>,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Connection, HttpError> {
         let err = |detail: String| HttpError::Connect { addr, detail };
-        let stream = connect
+        let connect = async {
+            let Some(ip) = local else {
+                return TcpStream::connect(addr).await;
+            };
+            let socket = match ip {
+                IpAddr::V4(_) => TcpSocket::new_v4()?,
+                IpAddr::V6(_) => TcpSocket::new_v6()?,
+            };
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await
+        };
+        let stream = tokio::time::timeout(timeout, connect)
+            .await
             .map_err(|_| err("timed out".into()))?
             .map_err(|e| err(e.to_string()))?;
         let _ = stream.set_nodelay(true);
@@ -63,7 +84,26 @@ impl Connection {
         cookie: Option<&str>,
         timeout: Duration,
     ) -> Result<Reply, HttpError> {
-        tokio::time::timeout(timeout, self.exchange("GET", host, path, cookie))
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
+        tokio::time::timeout(timeout, self.exchange("GET", host, path, &cookie, ""))
+            .await
+            .map_err(|_| HttpError::Exchange("timed out".into()))?
+    }
+
+    /// Sends `method path` with extra header lines (`Name: value\r\n` each) and a body, and
+    /// reads the response within `timeout`.
+    pub async fn call(
+        &mut self,
+        method: &str,
+        host: &str,
+        path: &str,
+        headers: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> Result<Reply, HttpError> {
+        tokio::time::timeout(timeout, self.exchange(method, host, path, headers, body))
             .await
             .map_err(|_| HttpError::Exchange("timed out".into()))?
     }
@@ -76,9 +116,7 @@ impl Connection {
         path: &str,
         timeout: Duration,
     ) -> Result<(u16, String), HttpError> {
-        let reply = tokio::time::timeout(timeout, self.exchange(method, host, path, None))
-            .await
-            .map_err(|_| HttpError::Exchange("timed out".into()))??;
+        let reply = self.call(method, host, path, "", "", timeout).await?;
         Ok((reply.status, reply.body))
     }
 
@@ -87,14 +125,13 @@ impl Connection {
         method: &str,
         host: &str,
         path: &str,
-        cookie: Option<&str>,
+        headers: &str,
+        body: &str,
     ) -> Result<Reply, HttpError> {
         let io = |e: std::io::Error| HttpError::Exchange(e.to_string());
-        let cookie = cookie
-            .map(|c| format!("Cookie: {c}\r\n"))
-            .unwrap_or_default();
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Length: 0\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
         );
         self.stream
             .get_mut()
@@ -170,4 +207,55 @@ pub async fn send_once(
         .await
         .ok()
         .map(|r| r.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn a_call_sends_its_headers_and_body_from_the_chosen_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (stream, peer) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                stream.read_line(&mut line).await.unwrap();
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = [0u8; 14];
+            stream.read_exact(&mut body).await.unwrap();
+            let reply = "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nok\n";
+            stream.get_mut().write_all(reply.as_bytes()).await.unwrap();
+            (peer.ip(), head, String::from_utf8_lossy(&body).into_owned())
+        });
+        let local: IpAddr = "127.0.0.2".parse().unwrap();
+        let t = Duration::from_secs(5);
+        let mut c = Connection::open_from(Some(local), addr, t).await.unwrap();
+        let headers = "Authorization: Bearer lab-token\r\n";
+        let reply = c
+            .call("POST", "h", "/v1/x", headers, "{\"desired\": 3}", t)
+            .await
+            .unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (201, "ok\n"));
+        let (peer, head, body) = server.await.unwrap();
+        assert_eq!(peer, local);
+        assert!(
+            head.starts_with("POST /v1/x HTTP/1.1\r\nHost: h\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("Authorization: Bearer lab-token\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("Content-Length: 14\r\n"), "{head}");
+        assert_eq!(body, "{\"desired\": 3}");
+    }
 }

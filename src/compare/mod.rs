@@ -5,11 +5,16 @@
 //! ([`client`]). The scenarios that scale ([`scenario::Capacity`]) run the instances as
 //! `roundhouse backend` processes of real scaling groups ([`scaled`]). [`report`] turns the
 //! samples into numbers, Markdown and JSON; [`chart`] draws them as SVG.
+//!
+//! [`lab`] runs the same clients against the setups of the docker lab instead: one
+//! mechanism, [`one`], drives a scenario against a list of [`Front`]s (where each setup's
+//! clients go) and a [`Stage`] (who injects the fault and tells what is in service).
 
 pub mod chart;
 pub mod client;
 pub mod dns;
 pub mod http;
+pub mod lab;
 pub mod report;
 pub mod scaled;
 pub mod scenario;
@@ -19,7 +24,9 @@ pub use scenario::{SLOW, SPIKE, Scenario};
 
 use client::{Client, Names, Resolver, Rng, Sample, Target};
 use setup::{Kind, Setup, SetupError};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::task::{JoinHandle, JoinSet};
@@ -91,7 +98,82 @@ pub enum CompareError {
     /// A setup did not become ready.
     #[error("setup {0}: not ready within 20 s")]
     NotReady(&'static str),
+    /// The docker lab could not run a scenario.
+    #[error("lab: {0}")]
+    Lab(#[from] lab::LabError),
 }
+
+/// Where one setup's clients go.
+pub struct Front {
+    /// Which setup.
+    pub kind: Kind,
+    /// Where clients connect without DNS (`lb`), else `None`.
+    pub fixed: Option<SocketAddr>,
+    /// The name clients resolve and send as `Host`.
+    pub name: Arc<str>,
+    /// Port clients connect to on resolved addresses.
+    pub port: u16,
+    /// Where the clients sit, in turn: client `c` belongs to origin `c % len`.
+    pub origins: Vec<Origin>,
+    /// Instances in service at the start, numbered first in reports (even if idle).
+    pub initial: Vec<String>,
+}
+
+/// A share of a setup's clients: their source address and the resolvers they ask.
+pub struct Origin {
+    /// Source address of their connections and queries (`None`: the kernel's choice).
+    pub local: Option<IpAddr>,
+    /// Resolvers, in turn.
+    pub resolvers: Vec<Arc<Resolver>>,
+}
+
+/// Where the setups run: who injects a scenario's fault and tells what is in service.
+pub enum Stage<'a> {
+    /// Setups started by this process, in [`Front`] order.
+    Local(&'a [Setup]),
+    /// The docker lab's setups (shared instances; one fault for all).
+    Lab(&'a lab::Lab),
+}
+
+impl Stage<'_> {
+    /// Injects the fault; per front, an operation that takes time runs as a task whose
+    /// result is the time it finished (ms after `start`).
+    async fn inject(&self, scenario: Scenario, start: Instant) -> Vec<Operation> {
+        match self {
+            Stage::Local(setups) => {
+                let mut ops = Vec::new();
+                for s in setups.iter() {
+                    ops.push(inject(scenario, s, start).await);
+                }
+                ops
+            }
+            Stage::Lab(lab) => {
+                lab.inject(scenario).await;
+                Kind::ALL.iter().map(|_| None).collect()
+            }
+        }
+    }
+
+    /// Ids of the instances in service now, per front.
+    async fn serving(&self) -> Vec<Vec<String>> {
+        match self {
+            Stage::Local(setups) => setups.iter().map(serving).collect(),
+            Stage::Lab(lab) => lab.serving().await,
+        }
+    }
+
+    /// Queries the authoritative servers counted so far, per front, where they tell (the
+    /// lab); `None`: the simulated resolvers count them.
+    async fn authoritative_queries(&self) -> Option<Vec<u64>> {
+        match self {
+            Stage::Local(_) => None,
+            Stage::Lab(lab) => Some(lab.authoritative_queries().await),
+        }
+    }
+}
+
+/// An operation started at the fault: its end (ms after the start) or why it failed.
+type Operation = Option<JoinHandle<Result<u32, String>>>;
 
 /// The samples of one setup in one scenario.
 #[derive(Debug, Clone)]
@@ -112,8 +194,9 @@ pub struct Run {
     pub dns_queries: u64,
     /// Instance ids by number ([`Sample::instance`]).
     pub instances: Vec<String>,
-    /// How many of them are in-process instances (the first ones).
-    pub in_process: usize,
+    /// How many of them were in service at the start (the first ones; the in-process
+    /// instances).
+    pub initial: usize,
     /// Instances in service over time: (ms after the start, count), every 250 ms.
     pub capacity: Vec<(u32, u32)>,
     /// Numbers of the instances in service at the end.
@@ -153,7 +236,9 @@ pub async fn run(
             }
             return Err(CompareError::NotReady(name));
         }
-        let result = one(options, scenario, &setups, &mut progress).await;
+        let fronts: Vec<Front> = setups.iter().map(|s| front(options, s)).collect();
+        let stage = Stage::Local(&setups);
+        let result = one(options, scenario, &fronts, &stage, &mut progress).await;
         for s in setups {
             s.stop().await;
         }
@@ -163,14 +248,32 @@ pub async fn run(
     Ok(runs)
 }
 
+/// Where the clients of an in-process setup go: one origin, `options.resolvers`
+/// simulated resolvers in front of its DNS server.
+fn front(options: &Options, s: &Setup) -> Front {
+    let resolvers = (0..options.resolvers.max(1))
+        .map(|_| Arc::new(Resolver::new(s.dns, options.resolver_floor, true)))
+        .collect();
+    Front {
+        kind: s.kind,
+        fixed: s.fixed,
+        name: setup::NAME.into(),
+        port: s.port,
+        origins: vec![Origin {
+            local: None,
+            resolvers,
+        }],
+        initial: (0..s.instances.len()).map(|i| i.to_string()).collect(),
+    }
+}
+
 /// What one setup collects during a run.
 struct Collect {
     kind: Kind,
     out: Arc<Mutex<Vec<Sample>>>,
-    resolvers: Vec<Arc<Resolver>>,
     names: Arc<Names>,
     capacity: Vec<(u32, u32)>,
-    operation: Option<JoinHandle<Result<u32, String>>>,
+    operation: Operation,
 }
 
 /// Instances of `s` in service now (ids).
@@ -189,11 +292,7 @@ fn serving(s: &Setup) -> Vec<String> {
 
 /// Injects the fault into `s`; an operation that takes time runs as a task whose result
 /// is the time it finished (ms after `start`).
-async fn inject(
-    scenario: Scenario,
-    s: &Setup,
-    start: Instant,
-) -> Option<JoinHandle<Result<u32, String>>> {
+async fn inject(scenario: Scenario, s: &Setup, start: Instant) -> Operation {
     for &v in &scenario.victims() {
         s.instances[v].stop.cancel();
     }
@@ -241,12 +340,16 @@ fn peak_after(capacity: &[(u32, u32)], fault: u32) -> u32 {
     }
 }
 
-async fn one(
+/// One scenario: the client population against every front side by side, the fault a
+/// third of the way in.
+pub async fn one(
     options: &Options,
     scenario: Scenario,
-    setups: &[Setup],
+    fronts: &[Front],
+    stage: &Stage<'_>,
     progress: &mut impl FnMut(Scenario, Duration, Duration),
 ) -> Vec<Run> {
+    let queries_at_start = stage.authoritative_queries().await;
     let start = Instant::now();
     let end = start + options.duration;
     let fault_at = options.duration / 3;
@@ -256,22 +359,26 @@ async fn one(
         Scenario::LoadSpike => options.clients * SPIKE,
         _ => options.clients,
     };
-    for s in setups {
+    for s in fronts {
         let out = Arc::new(Mutex::new(Vec::new()));
-        let names = Arc::new(Names::new((0..s.instances.len()).map(|i| i.to_string())));
-        let resolvers: Vec<Arc<Resolver>> = (0..options.resolvers.max(1))
-            .map(|_| Arc::new(Resolver::new(s.dns, options.resolver_floor, true)))
-            .collect();
+        let names = Arc::new(Names::new(s.initial.iter().cloned()));
         // The same seed for every setup: the same population, the same think times.
         let mut rng = Rng::new(options.seed);
         for c in 0..population {
+            let origin = &s.origins[c % s.origins.len()];
+            let turn = c / s.origins.len();
             let target = match s.fixed {
                 Some(a) => Target::Fixed(a),
-                None => Target::Name(resolvers[c % resolvers.len()].clone(), s.port),
+                None => Target::Name(
+                    origin.resolvers[turn % origin.resolvers.len()].clone(),
+                    s.port,
+                ),
             };
             let client = Client {
                 kind: client::pick(&options.mix, &mut rng),
                 target,
+                name: s.name.clone(),
+                local: origin.local,
                 scale: options.client_scale,
                 session: options.session.max(1),
                 gap: options.gap,
@@ -291,7 +398,6 @@ async fn one(
         collected.push(Collect {
             kind: s.kind,
             out,
-            resolvers,
             names,
             capacity: Vec::new(),
             operation: None,
@@ -303,19 +409,31 @@ async fn one(
         let elapsed = start.elapsed();
         if fault_ms.is_none() && scenario != Scenario::Steady && elapsed >= fault_at {
             fault_ms = Some(elapsed.as_millis() as u32);
-            for (s, c) in setups.iter().zip(collected.iter_mut()) {
-                c.operation = inject(scenario, s, start).await;
+            let ops = stage.inject(scenario, start).await;
+            for (c, op) in collected.iter_mut().zip(ops) {
+                c.operation = op;
             }
         }
         let t = start.elapsed().as_millis() as u32;
-        for (s, c) in setups.iter().zip(collected.iter_mut()) {
-            c.capacity.push((t, serving(s).len() as u32));
+        for (c, now) in collected.iter_mut().zip(stage.serving().await) {
+            c.capacity.push((t, now.len() as u32));
         }
         progress(scenario, elapsed.min(options.duration), options.duration);
     }
     while tasks.join_next().await.is_some() {}
+    let serving_at_end = stage.serving().await;
+    let queries = match (queries_at_start, stage.authoritative_queries().await) {
+        (Some(a), Some(b)) => b.iter().zip(a).map(|(b, a)| b.saturating_sub(a)).collect(),
+        _ => fronts
+            .iter()
+            .map(|f| {
+                let resolvers = f.origins.iter().flat_map(|o| &o.resolvers);
+                resolvers.map(|r| r.queries.load(Ordering::Relaxed)).sum()
+            })
+            .collect::<Vec<u64>>(),
+    };
     let mut runs = Vec::new();
-    for (s, c) in setups.iter().zip(collected) {
+    for (i, (s, c)) in fronts.iter().zip(collected).enumerate() {
         let mut note = None;
         let fault_end_ms = match (scenario, fault_ms) {
             (_, None) => None,
@@ -345,7 +463,10 @@ async fn one(
             }
             (_, Some(f)) => Some(f),
         };
-        let survivors = serving(s).iter().map(|n| c.names.number(n)).collect();
+        let survivors = serving_at_end[i]
+            .iter()
+            .map(|n| c.names.number(n))
+            .collect();
         let mut samples = std::mem::take(&mut *c.out.lock().expect("not poisoned"));
         samples.sort_by_key(|s| s.t_ms);
         runs.push(Run {
@@ -354,13 +475,9 @@ async fn one(
             fault_ms,
             fault_end_ms,
             samples,
-            dns_queries: c
-                .resolvers
-                .iter()
-                .map(|r| r.queries.load(std::sync::atomic::Ordering::Relaxed))
-                .sum(),
+            dns_queries: queries[i],
             instances: c.names.all(),
-            in_process: s.instances.len(),
+            initial: s.initial.len(),
             capacity: c.capacity,
             survivors,
             note,

@@ -147,12 +147,13 @@ pub fn summarize(run: &Run) -> Summary {
         .max();
     let mut lat: Vec<u32> = s.iter().filter(|x| x.ok).map(|x| x.latency_us).collect();
     lat.sort_unstable();
-    // Before the fault: the in-process instances, and every instance that answered then.
+    // Before the fault: the instances in service at the start, and every instance that
+    // answered then.
     let answered_before = per_instance(run, &(0..run.instances.len()).collect::<Vec<_>>(), |x| {
         x.t_ms < fault
     });
     let before: Vec<usize> = (0..run.instances.len())
-        .filter(|&i| i < run.in_process || answered_before[i] > 0)
+        .filter(|&i| i < run.initial || answered_before[i] > 0)
         .collect();
     let last_quarter = s.iter().map(|x| x.t_ms).max().unwrap_or(0) / 4 * 3;
     let survivors: Vec<usize> = run.survivors.iter().map(|&i| usize::from(i)).collect();
@@ -332,7 +333,7 @@ mod tests {
             samples,
             dns_queries: 51,
             instances: vec!["0".into(), "1".into()],
-            in_process: 2,
+            initial: 2,
             capacity: vec![(0, 2), (fault, 2), (end, 3), (9_000, 2)],
             survivors: vec![0],
             note: None,
