@@ -58,11 +58,22 @@ done
 # other regions' client addresses added (the bridge answers ARP for them), and a foot in
 # every region's own network, where `slow-instance` reaches a backend's delay knob.
 docker run -d --name lab-compare-net --label "$LABEL" --init --cap-add NET_ADMIN \
-  --network lab-wan --ip 10.90.1.101 roundhouse-lab/tools:lab sleep infinity >/dev/null
+  -v "$lab_dir:/lab:ro" --network lab-wan --ip 10.90.1.101 roundhouse-lab/tools:lab \
+  sleep infinity >/dev/null
 for r in "${REGIONS[@]:1}"; do
   docker exec lab-compare-net ip addr add "10.90.$(region_number "$r").101/16" dev eth0
 done
 for r in "${REGIONS[@]}"; do docker network connect "lab-$r" lab-compare-net; done
+# The lab's inter-region latency for the comparison's own traffic: in each dns-rr instance as
+# in every container on the WAN (lab/latency.sh), and in the clients' namespace by source
+# address, since it holds one client address of every region.
+mode=$(latency_mode)
+[ -n "$mode" ] || die "the lab's latency mode is unknown (is the lab up?)"
+for r in "${REGIONS[@]}"; do
+  for i in 1 2; do LAB_LATENCY=$mode latency_in "lab-rr-$r-$i" "$r" >/dev/null; done
+done
+docker exec lab-compare-net /lab/latency-clients.sh "$mode" >/dev/null ||
+  die "could not add the inter-region latency to the comparison's clients"
 
 say "comparing in the lab: dns-rr (rr.lab.test), lb (10.90.1.10), gslb (www.lab.test)"
 # As the calling user (the report is theirs), in the docker socket's group. In the

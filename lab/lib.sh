@@ -48,3 +48,10 @@ backends() { docker ps -q --filter "label=roundhouse.group=lab-$1"; }
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Runs lab/latency.sh in the network namespace of roundhouse container $1 (FROM scratch, no
+# shell or ip): a short-lived tools container joins it (--network container:) with NET_ADMIN.
+latency_in() {
+  docker run --rm --name "lab-latency-${1#lab-}" --network "container:$1" --cap-add NET_ADMIN \
+    -e LAB_LATENCY -v "$lab_dir:/lab:ro" roundhouse-lab/tools:lab /lab/latency.sh "$2"
+}

@@ -32,12 +32,6 @@ else
   say "inter-region latency: the WAN router lab-wan-router (10.90.0.2), a userspace delay line ($why)"
 fi
 
-# Runs lab/latency.sh in the network namespace of roundhouse container $1 (FROM scratch, no
-# shell or ip): a short-lived tools container joins it (--network container:) with NET_ADMIN.
-latency_in() {
-  docker run --rm --name "lab-latency-${1#lab-}" --network "container:$1" --cap-add NET_ADMIN \
-    -e LAB_LATENCY -v "$lab_dir:/lab:ro" roundhouse-lab/tools:lab /lab/latency.sh "$2"
-}
 
 say "starting the lab with $COMPOSE: 2 DNS servers, 3 regions"
 if [ "$LAB_LATENCY" = router ]; then
