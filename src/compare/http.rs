@@ -87,9 +87,7 @@ impl Connection {
         let cookie = cookie
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default();
-        tokio::time::timeout(timeout, self.exchange("GET", host, path, &cookie, ""))
-            .await
-            .map_err(|_| HttpError::Exchange("timed out".into()))?
+        self.call("GET", host, path, &cookie, "", timeout).await
     }
 
     /// Sends `method path` with extra header lines (`Name: value\r\n` each) and a body, and
