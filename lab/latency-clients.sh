@@ -7,12 +7,8 @@
 set -eu
 mode=$1
 router=10.90.0.2
-rtt() {
-  awk -v a="$1" -v b="$2" '!/^#/ && NF == 3 && (($1 == a && $2 == b) || ($1 == b && $2 == a)) {
-    print $3; exit }' /lab/rtt-matrix.txt
-}
-dev=$(ip -o -4 addr show to 10.90.0.0/16 | awk '{ print $2; exit }')
-[ -n "$dev" ] || { echo "latency: no address in 10.90.0.0/16" >&2; exit 1; }
+. /lab/wan-lib.sh
+wan_dev
 case $mode in
   router)
     # One routing table per source address: the other regions' /24s via the router.

@@ -19,21 +19,15 @@ mode=${LAB_LATENCY:-router}
 router=10.90.0.2
 case $region in us-east) me=1 ;; eu-west) me=2 ;; ap-northeast) me=3 ;; *)
   echo "latency: unknown region '$region'" >&2; exit 2 ;; esac
-# The RTT (ms) between this region and WAN /24 number $1, from the matrix file.
-rtt() {
-  awk -v a="$me" -v b="$1" '!/^#/ && NF == 3 && (($1 == a && $2 == b) || ($1 == b && $2 == a)) {
-    print $3; exit }' /lab/rtt-matrix.txt
-}
-# The interface with this container's WAN address (a balancer also has its region's network).
-dev=$(ip -o -4 addr show to 10.90.0.0/16 | awk '{ print $2; exit }')
-[ -n "$dev" ] || { echo "latency: no address in 10.90.0.0/16" >&2; exit 1; }
+. /lab/wan-lib.sh
+wan_dev
 
 case $mode in
   router)
     for n in 1 2 3; do
       [ "$n" != "$me" ] || continue
       ip route replace 10.90.$n.0/24 via $router dev "$dev"
-      echo "latency: router: $region -> 10.90.$n.0/24 via $router (RTT $(rtt $n) ms)"
+      echo "latency: router: $region -> 10.90.$n.0/24 via $router (RTT $(rtt $me $n) ms)"
     done
     ;;
   netem)
@@ -41,7 +35,7 @@ case $mode in
     tc qdisc replace dev "$dev" root handle 1: prio bands 4 priomap 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3 3
     for n in 1 2 3; do
       [ "$n" != "$me" ] || continue
-      ms=$(rtt $n)
+      ms=$(rtt $me $n)
       half=$(awk -v ms="$ms" 'BEGIN { printf "%g", ms / 2 }')
       tc qdisc add dev "$dev" parent 1:$n handle $((n + 10)): netem delay "${half}ms"
       tc filter add dev "$dev" parent 1: protocol ip prio 1 u32 match ip dst 10.90.$n.0/24 flowid 1:$n

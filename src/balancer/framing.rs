@@ -147,18 +147,31 @@ impl Scanner {
 
     /// Collects a head; the input after it.
     fn head<'a>(&mut self, input: &'a [u8]) -> &'a [u8] {
+        // A head that came in one read is parsed where it lies; only one split over reads
+        // is collected.
         let before = self.buf.len();
-        self.buf.extend_from_slice(input);
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let len = match req.parse(&self.buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) if self.buf.len() <= self.max_head => return &[],
-            // hyper answers these itself (400, 431) and closes.
-            _ => return self.stop(),
+        if before > 0 {
+            self.buf.extend_from_slice(input);
+        }
+        let parsed = {
+            let bytes: &[u8] = if before == 0 { input } else { &self.buf };
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(bytes) {
+                Ok(httparse::Status::Complete(len)) => Some((len, framing(&req))),
+                Ok(httparse::Status::Partial) if bytes.len() <= self.max_head => None,
+                // hyper answers these itself (400, 431) and closes.
+                _ => return self.stop(),
+            }
+        };
+        let Some((len, framed)) = parsed else {
+            if before == 0 {
+                self.buf.extend_from_slice(input);
+            }
+            return &[];
         };
         self.heads += 1;
-        match framing(&req) {
+        match framed {
             Ok(Body::Length(0)) => self.state = State::Head,
             Ok(Body::Length(n)) => self.state = State::Body(n),
             Ok(Body::Chunked) => self.state = State::ChunkSize,
