@@ -120,9 +120,15 @@ pub(crate) fn to_text(rd: &mut Rd<'_>, out: &mut String) -> Option<()> {
     }
     let (size, hp, vp) = (rd.u8()?, rd.u8()?, rd.u8()?);
     let (lat, lon, alt) = (rd.u32()?, rd.u32()?, rd.u32()?);
-    coord_text(i64::from(lat) - EQUATOR, ('N', 'S'), out);
+    // Beyond the poles or the antimeridian there is no text form (BIND refuses such wire
+    // data too); the record is only expressible as `\#`, which the parser then rejects.
+    let (lat, lon) = (i64::from(lat) - EQUATOR, i64::from(lon) - EQUATOR);
+    if lat.abs() > 90 * 3_600_000 || lon.abs() > 180 * 3_600_000 {
+        return None;
+    }
+    coord_text(lat, ('N', 'S'), out);
     out.push(' ');
-    coord_text(i64::from(lon) - EQUATOR, ('E', 'W'), out);
+    coord_text(lon, ('E', 'W'), out);
     let alt = i64::from(alt) - ALT_BASE;
     let sign = if alt < 0 { "-" } else { "" };
     write!(out, " {sign}{}.{:02}m", alt.abs() / 100, alt.abs() % 100).ok()?;

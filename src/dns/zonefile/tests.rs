@@ -317,6 +317,11 @@ fn out_of_zone_records_are_dropped() {
 /// (zone text, expected error line, message fragment)
 const ERRORS: &[(&str, u32, &str)] = &[
     (
+        "@ SOA ns hm 1 2 3 4 5\nl LOC \\# 16 00000000 00000000 80000000 00989680\n",
+        2,
+        "RFC 3597 data is not valid",
+    ),
+    (
         "@ SOA ns hm 1 2 3 4 5\nbad CNAME x\nbad A 192.0.2.1\n",
         3,
         "CNAME and other data",
