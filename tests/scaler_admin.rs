@@ -1,6 +1,7 @@
 //! The scaler's admin endpoints through the real binary: `GET /v1/scaling-groups` shows the
 //! group, its instances and activities; `POST /v1/scaling-groups/NAME/desired` scales it with
-//! the admin token and refuses without it or outside [min, max].
+//! the admin token and refuses without it or outside [min, max]; `.../capacity` moves min and
+//! max, `.../instance-refresh` replaces every instance, launching before draining.
 
 mod common;
 use common::http::send;
@@ -199,4 +200,60 @@ fn scaling_groups_are_listed_and_scaled_through_the_admin_server() {
         "web: desired 1, in service 1, draining 0\n{text}"
     );
     assert!(text.contains("Terminating instance: web-"), "{text}");
+}
+
+/// Ids of the first group's instances in service.
+fn serving(v: &Value) -> Vec<String> {
+    let all = v["groups"][0]["instances"].as_array().unwrap();
+    let up = all.iter().filter(|i| i["state"] == "in-service");
+    up.map(|i| i["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn capacity_limits_and_instance_refresh_through_the_admin_server() {
+    let setup = Setup::new(&config(), &[ZONE]);
+    let srv = Server::start(&setup.config());
+    let admin = srv.logged_addr("admin listening", "addr=");
+    let capacity = "/v1/scaling-groups/web/capacity";
+    let refresh = "/v1/scaling-groups/web/instance-refresh";
+    assert_eq!(post(admin, capacity, None, "{\"max\": 2}").0, 401);
+    assert_eq!(post(admin, refresh, None, "").0, 401);
+    let (status, body) = post(admin, capacity, Some(TOKEN), "{\"min\": 3, \"max\": 2}");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("min 3 is above max 2"), "{body}");
+    assert_eq!(post(admin, capacity, Some(TOKEN), "{\"size\": 2}").0, 400);
+    assert_eq!(post(admin, refresh, Some(TOKEN), "{\"x\": 1}").0, 400);
+
+    let (status, body) = post(admin, capacity, Some(TOKEN), "{\"min\": 2, \"max\": 2}");
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v, json!({"group": "web", "min": 2, "desired": 2, "max": 2}));
+    srv.eventually("two instances in service", || {
+        serving(&groups(admin)).len() == 2
+    });
+    let old = serving(&groups(admin));
+
+    let (status, body) = post(admin, refresh, Some(TOKEN), "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"total\":2"), "{body}");
+    let (status, body) = post(admin, refresh, Some(TOKEN), "");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("already in progress"), "{body}");
+    let mut fewest = usize::MAX;
+    srv.eventually("every instance replaced", || {
+        let v = groups(admin);
+        let now = serving(&v);
+        fewest = fewest.min(now.len());
+        v["groups"][0]["refresh"].is_null() && now.iter().all(|id| !old.contains(id))
+    });
+    assert!(fewest >= 2, "never below the desired capacity: {fewest}");
+    let v = groups(admin);
+    let refresh = v["groups"][0]["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["description"] == "Instance refresh")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(refresh["status"], "Successful", "{v}");
 }

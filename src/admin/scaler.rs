@@ -2,15 +2,22 @@
 //!
 //! - `GET /v1/scaling-groups`: every group's min / desired / max, its instances with their
 //!   lifecycle state, and its activity history (newest first), as JSON;
-//! - `POST /v1/scaling-groups/NAME/desired` with `{"desired": N}` and
-//!   `Authorization: Bearer TOKEN` (the `admin.token`): manual scaling. 401 without the
-//!   token, 404 for an unknown group, 400 for a body that is not that JSON or N outside
-//!   [min, max].
+//! - `POST /v1/scaling-groups/NAME/desired` with `{"desired": N}`: manual scaling;
+//! - `POST /v1/scaling-groups/NAME/capacity` with any of `{"min": A, "max": B, "desired": N}`
+//!   (AWS `UpdateAutoScalingGroup`): new size limits; a desired capacity left out moves
+//!   into them;
+//! - `POST /v1/scaling-groups/NAME/instance-refresh` (no body): replaces every instance,
+//!   one at a time, launching each replacement before the old instance drains; the group's
+//!   `refresh` field shows the progress.
+//!
+//! Actions need `Authorization: Bearer TOKEN` (the `admin.token`): 401 without it, 404 for
+//! an unknown group, 400 for a body that is not the JSON shown or a capacity the group
+//! refuses (N outside [min, max], min above max, a refresh already running).
 
 use super::{Admin, REQUEST_TIMEOUT, text_response};
-use crate::scaler::ScalerError;
 use crate::scaler::activity::Activity;
 use crate::scaler::status::GroupStatus;
+use crate::scaler::{CapacityUpdate, ScalerError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -38,6 +45,40 @@ struct SetDesired {
     desired: u32,
 }
 
+/// A group action.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Action {
+    Desired,
+    Capacity,
+    Refresh,
+}
+
+impl Action {
+    const ALL: [(&'static str, Action); 3] = [
+        ("/desired", Action::Desired),
+        ("/capacity", Action::Capacity),
+        ("/instance-refresh", Action::Refresh),
+    ];
+
+    /// What the body must be.
+    fn expected(self) -> &'static str {
+        match self {
+            Action::Desired => "{\"desired\": N}",
+            Action::Capacity => "{\"min\": A, \"max\": B, \"desired\": N} (any of them)",
+            Action::Refresh => "no body",
+        }
+    }
+}
+
+/// `/NAME/ACTION` after the prefix: the group and the action.
+fn route(rest: &str) -> Option<(&str, Action)> {
+    let rest = rest.strip_prefix('/')?;
+    Action::ALL.into_iter().find_map(|(suffix, a)| {
+        let name = rest.strip_suffix(suffix)?;
+        (!name.is_empty() && !name.contains('/')).then_some((name, a))
+    })
+}
+
 impl Admin {
     /// Routes `/v1/scaling-groups` and below.
     pub(super) async fn scaling_groups(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -49,15 +90,13 @@ impl Admin {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed\n".into(),
             ),
-            (&Method::POST, r) => {
-                match r.strip_prefix('/').and_then(|r| r.strip_suffix("/desired")) {
-                    Some(name) if !name.is_empty() && !name.contains('/') => {
-                        let name = name.to_string();
-                        self.set_desired(&name, req).await
-                    }
-                    _ => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
+            (&Method::POST, r) => match route(r) {
+                Some((name, action)) => {
+                    let name = name.to_string();
+                    self.group_action(&name, action, req).await
                 }
-            }
+                None => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
+            },
             _ => text_response(StatusCode::NOT_FOUND, "not found\n".into()),
         }
     }
@@ -81,11 +120,16 @@ impl Admin {
         json_response(StatusCode::OK, body)
     }
 
-    async fn set_desired(&self, name: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn group_action(
+        &self,
+        name: &str,
+        action: Action,
+        req: Request<Incoming>,
+    ) -> Response<Full<Bytes>> {
         let config = self.config.load_full();
         let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
         if let Err(what) = authorize(header, config.token.as_deref()) {
-            tracing::warn!(group = %name, "set desired capacity refused: {what}");
+            tracing::warn!(group = %name, ?action, "scaling request refused: {what}");
             let mut resp = text_response(StatusCode::UNAUTHORIZED, format!("{what}\n"));
             resp.headers_mut()
                 .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -99,10 +143,24 @@ impl Admin {
                 return text_response(StatusCode::PAYLOAD_TOO_LARGE, what);
             }
         };
-        let wanted: SetDesired = match serde_json::from_slice(&body) {
-            Ok(w) => w,
+        let text = |e: serde_json::Error| e.to_string();
+        let capacity = match action {
+            Action::Desired => serde_json::from_slice::<SetDesired>(&body)
+                .map(|w| {
+                    Some(CapacityUpdate {
+                        desired: Some(w.desired),
+                        ..CapacityUpdate::default()
+                    })
+                })
+                .map_err(text),
+            Action::Capacity => serde_json::from_slice(&body).map(Some).map_err(text),
+            Action::Refresh if body.iter().all(u8::is_ascii_whitespace) => Ok(None),
+            Action::Refresh => Err(format!("{} bytes of body", body.len())),
+        };
+        let capacity = match capacity {
+            Ok(c) => c,
             Err(e) => {
-                let what = format!("expected {{\"desired\": N}}: {e}\n");
+                let what = format!("expected {}: {e}\n", action.expected());
                 return text_response(StatusCode::BAD_REQUEST, what);
             }
         };
@@ -112,12 +170,20 @@ impl Admin {
                 format!("{}\n", ScalerError::NoGroup(name.to_string())),
             );
         };
-        let e = match scaler.set_desired(name, wanted.desired).await {
-            Ok(()) => {
-                tracing::info!(group = %name, desired = wanted.desired, "desired capacity set");
-                let body = serde_json::json!({ "group": name, "desired": wanted.desired });
-                return json_response(StatusCode::OK, body.to_string() + "\n");
-            }
+        let done = match capacity {
+            Some(c) => scaler.update(name, c).await.map(|()| {
+                tracing::info!(group = %name, ?c, "capacity set");
+                let s = scaler.groups().into_iter().find(|g| g.name == name);
+                let (min, desired, max) = s.map_or((0, 0, 0), |s| (s.min, s.desired, s.max));
+                serde_json::json!({ "group": name, "min": min, "desired": desired, "max": max })
+            }),
+            None => scaler.start_refresh(name).await.map(|total| {
+                tracing::info!(group = %name, total, "instance refresh started");
+                serde_json::json!({ "group": name, "refresh": { "total": total } })
+            }),
+        };
+        let e = match done {
+            Ok(body) => return json_response(StatusCode::OK, body.to_string() + "\n"),
             Err(e) => e,
         };
         let status = match e {
@@ -166,5 +232,18 @@ mod tests {
         );
         assert!(authorize(None, Some("s3cret")).is_err());
         assert!(authorize(Some(b"Bearer s3cret"), None).is_err());
+    }
+
+    #[test]
+    fn group_actions_are_routed_by_suffix() {
+        assert_eq!(route("/web/desired"), Some(("web", Action::Desired)));
+        assert_eq!(route("/web/capacity"), Some(("web", Action::Capacity)));
+        assert_eq!(
+            route("/web/instance-refresh"),
+            Some(("web", Action::Refresh))
+        );
+        assert_eq!(route("/a/b/desired"), None);
+        assert_eq!(route("//desired"), None);
+        assert_eq!(route("/web/other"), None);
     }
 }

@@ -147,10 +147,7 @@ impl Stage<'_> {
                 }
                 ops
             }
-            Stage::Lab(lab) => {
-                lab.inject(scenario).await;
-                Kind::ALL.iter().map(|_| None).collect()
-            }
+            Stage::Lab(lab) => lab.inject(scenario, start).await,
         }
     }
 
@@ -173,7 +170,7 @@ impl Stage<'_> {
 }
 
 /// An operation started at the fault: its end (ms after the start) or why it failed.
-type Operation = Option<JoinHandle<Result<u32, String>>>;
+pub(crate) type Operation = Option<JoinHandle<Result<u32, String>>>;
 
 /// The samples of one setup in one scenario.
 #[derive(Debug, Clone)]
@@ -306,10 +303,8 @@ async fn inject(scenario: Scenario, s: &Setup, start: Instant) -> Operation {
         }
         Scenario::DeployDrain => {
             let h = s.scaler().clone();
-            // Two passed health checks (1 s apart) before the new instance counts.
-            let settle = Duration::from_millis(2_500);
             Some(tokio::spawn(async move {
-                let r = scaled::deploy(&h, setup::REGIONS[0], settle).await;
+                let r = scaled::deploy(&h, setup::REGIONS[0]).await;
                 r.map(|()| done()).map_err(|e| e.to_string())
             }))
         }

@@ -50,56 +50,24 @@ pub enum OperationError {
     Timeout(String),
 }
 
-/// Replaces every instance `group` has in service, one at a time, the way a rolling deploy
-/// does: raise the desired capacity by one, wait until the new instance is in service and
-/// has passed its health checks (`settle`), lower it again (the scaler drains and stops the
-/// oldest instance); at the end wait until every old instance is terminated.
-pub async fn deploy(h: &ScalerHandle, group: &str, settle: Duration) -> Result<(), OperationError> {
+/// Replaces every instance of `group`, the way a rolling deploy does: an instance refresh
+/// (one at a time; each replacement in service and healthy at the balancer before an old
+/// instance drains); waits until every old instance is terminated.
+pub async fn deploy(h: &ScalerHandle, group: &str) -> Result<(), OperationError> {
     let old = ids(h, group);
-    let desired = old.len() as u32;
-    for _ in 0..old.len() {
-        let before = ids(h, group);
-        h.set_desired(group, desired + 1).await?;
-        let started = wait(Duration::from_secs(15), || {
-            h.groups().iter().filter(|g| g.name == group).any(|g| {
-                g.instances
-                    .iter()
-                    .any(|i| i.state == InstanceState::InService && !before.contains(&i.id))
-            })
-        })
-        .await;
-        if !started {
-            return Err(OperationError::Timeout(format!(
-                "{group}: no new instance in service within 15 s"
-            )));
-        }
-        tokio::time::sleep(settle).await;
-        h.set_desired(group, desired).await?;
-        // The next step starts once an old instance drains.
-        let draining = wait(Duration::from_secs(5), || {
-            h.groups().iter().filter(|g| g.name == group).all(|g| {
-                let active = g
-                    .instances
-                    .iter()
-                    .filter(|i| i.state != InstanceState::Draining);
-                active.count() as u32 <= desired
-            })
-        })
-        .await;
-        if !draining {
-            return Err(OperationError::Timeout(format!(
-                "{group}: no instance drains within 5 s"
-            )));
-        }
-    }
-    let gone = wait(Duration::from_secs(60), || {
-        ids(h, group).intersection(&old).next().is_none()
+    h.start_refresh(group).await?;
+    let done = wait(Duration::from_secs(90), || {
+        let refreshing = h
+            .groups()
+            .iter()
+            .any(|g| g.name == group && g.refresh.is_some());
+        !refreshing && ids(h, group).intersection(&old).next().is_none()
     })
     .await;
-    match gone {
+    match done {
         true => Ok(()),
         false => Err(OperationError::Timeout(format!(
-            "{group}: old instances still running 60 s after the deploy"
+            "{group}: old instances still running 90 s after the instance refresh started"
         ))),
     }
 }

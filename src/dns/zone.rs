@@ -82,12 +82,11 @@ impl Zone {
             let rdata = r.rdata.into_boxed_slice();
             match node.rrsets.binary_search_by_key(&r.rtype, |s| s.rtype) {
                 Ok(i) => {
+                    // Duplicates go after the sort (a scan per record here is quadratic
+                    // in the size of the RRset).
                     let set = &mut node.rrsets[i];
                     set.ttl = r.ttl;
-                    if !set.rdatas.contains(&rdata) {
-                        set.rdatas.push(rdata);
-                        count += 1;
-                    }
+                    set.rdatas.push(rdata);
                 }
                 Err(i) => {
                     node.rrsets.insert(
@@ -98,8 +97,13 @@ impl Zone {
                             rdatas: vec![rdata],
                         },
                     );
-                    count += 1;
                 }
+            }
+        }
+        for (_, node) in &mut sorted {
+            for set in &mut node.rrsets {
+                dedup_in_order(&mut set.rdatas);
+                count += set.rdatas.len();
             }
         }
         let nodes: BTreeMap<Name, Node> = sorted.into_iter().collect();
@@ -259,4 +263,21 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());
     }
+}
+
+/// Drops repeated RDATA, keeping the first of each in file order.
+fn dedup_in_order(rdatas: &mut Vec<Box<[u8]>>) {
+    let keep: Vec<bool> = match rdatas.len() {
+        0 | 1 => return,
+        // Few: compare with those before (no hashing).
+        2..=8 => (0..rdatas.len())
+            .map(|i| !rdatas[..i].contains(&rdatas[i]))
+            .collect(),
+        n => {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            rdatas.iter().map(|rd| seen.insert(&rd[..])).collect()
+        }
+    };
+    let mut k = keep.into_iter();
+    rdatas.retain(|_| k.next().unwrap_or(true));
 }

@@ -157,10 +157,14 @@ impl Engine {
             })
     }
 
-    /// Starts a created container.
+    /// Starts a created or stopped container.
     pub async fn start(&self, id: &str) -> Result<(), DockerError> {
         let path = format!("/containers/{id}/start");
-        self.request(Method::POST, &path, None).await.map(drop)
+        match self.request(Method::POST, &path, None).await {
+            // 304: already running.
+            Err(DockerError::Api { status, .. }) if status == StatusCode::NOT_MODIFIED => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// Stops a container, killing it after `grace`.

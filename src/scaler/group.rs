@@ -10,7 +10,7 @@ use super::activity::{Clock, History, Status, clock};
 use super::metrics::{Deltas, StatsView};
 use super::policy::PolicyState;
 use super::provider::{LaunchRequest, Provider};
-use super::status::{GroupStatus, InstanceState, InstanceStatus};
+use super::status::{GroupStatus, InstanceState, InstanceStatus, RefreshStatus};
 use super::{Registered, Registrations};
 use crate::config::{HealthCheckType, ScalingGroup};
 use std::net::{IpAddr, SocketAddr};
@@ -27,21 +27,54 @@ pub const PENDING_LIMIT: Duration = Duration::from_secs(10);
 /// Wait after a failed launch before the next attempt.
 pub const LAUNCH_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Balancer health of an instance: Some(false) when a target group's check fails for it.
-pub type HealthView = Arc<dyn Fn(SocketAddr) -> Option<bool> + Send + Sync>;
+/// What the balancer's health checks say about an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No target group of the scaling group checks it.
+    Unchecked,
+    /// Not probed yet, or not healthy yet.
+    Pending,
+    /// Every checking target group holds it ready.
+    Healthy,
+    /// A target group's check fails for it.
+    Unhealthy,
+}
+
+/// Balancer health of an instance.
+pub type HealthView = Arc<dyn Fn(SocketAddr) -> Verdict + Send + Sync>;
 /// Per target group of the scaling group, a token the balancer cancels once it has drained
 /// the instance at this address (taken while the instance is still registered).
 pub type DrainView = Arc<dyn Fn(SocketAddr) -> Vec<CancellationToken> + Send + Sync>;
 
+/// New size limits and desired capacity of a group (AWS `UpdateAutoScalingGroup`); a field
+/// left out keeps its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityUpdate {
+    /// Minimum size.
+    pub min: Option<u32>,
+    /// Maximum size.
+    pub max: Option<u32>,
+    /// Desired capacity: must lie within the (new) min and max; left out, the current one
+    /// is moved into them.
+    pub desired: Option<u32>,
+}
+
 /// Requests to a running group.
 #[derive(Debug)]
 pub enum Command {
-    /// Sets the desired capacity (must be within min and max).
-    SetDesired {
-        /// New desired capacity.
-        desired: u32,
+    /// Changes min, max and desired capacity.
+    Update {
+        /// What changes.
+        capacity: CapacityUpdate,
         /// The outcome.
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Starts an instance refresh: every instance the group has now is replaced, one at a
+    /// time, launch before terminate. Replies with how many instances it replaces.
+    StartRefresh {
+        /// The outcome.
+        reply: oneshot::Sender<Result<u32, String>>,
     },
     /// The configuration changed (reload).
     Reconfigure(Box<ScalingGroup>),
@@ -59,6 +92,17 @@ struct Instance {
     /// Cancelled when the balancer has drained the instance (from every target group).
     drained: Vec<CancellationToken>,
     /// The activity in progress for it (launch, then termination).
+    activity: u64,
+}
+
+/// An instance refresh in progress.
+#[derive(Debug, Clone)]
+struct Refresh {
+    /// Instances still to replace, oldest first.
+    old: Vec<String>,
+    /// How many it replaces in all.
+    total: u32,
+    /// Its activity.
     activity: u64,
 }
 
@@ -85,6 +129,7 @@ pub struct Group<P: Provider> {
     cause: Option<String>,
     backoff_until: Option<Instant>,
     published: Option<Vec<SocketAddr>>,
+    refresh: Option<Refresh>,
 }
 
 impl<P: Provider> Group<P> {
@@ -123,6 +168,7 @@ impl<P: Provider> Group<P> {
             cause: None,
             backoff_until: None,
             published: None,
+            refresh: None,
         };
         group.report_status();
         (group, tx, history)
@@ -166,6 +212,10 @@ impl<P: Provider> Group<P> {
                     version: i.version,
                 })
                 .collect(),
+            refresh: self.refresh.as_ref().map(|r| RefreshStatus {
+                total: r.total,
+                remaining: r.old.len() as u32,
+            }),
         };
         self.status.send_if_modified(|s| {
             let changed = *s != next;
@@ -313,7 +363,7 @@ impl<P: Provider> Group<P> {
         let failing: Vec<Instance> = self
             .active()
             .filter(|i| i.in_service.is_some() && now >= i.launched + grace)
-            .filter(|i| health(i.addr) == Some(false))
+            .filter(|i| health(i.addr) == Verdict::Unhealthy)
             .cloned()
             .collect();
         for i in failing {
@@ -370,21 +420,30 @@ impl<P: Provider> Group<P> {
     async fn reconcile(&mut self) {
         let now = Instant::now();
         let active = self.active().count() as u32;
+        // An instance refresh runs one instance above the desired capacity.
+        let target = self.desired + self.refresh_step(now).await;
         let prefix = self.cause.take().map(|c| c + " ").unwrap_or_default();
-        if active < self.desired && self.backoff_until.is_none_or(|b| now >= b) {
-            let cause = format!(
-                "{prefix}At {} an instance was started in response to a difference between \
-                 desired and actual capacity, increasing the capacity from {active} to {}.",
-                self.at(now),
-                self.desired
-            );
-            for _ in active..self.desired {
+        if active < target && self.backoff_until.is_none_or(|b| now >= b) {
+            let cause = match active < self.desired {
+                true => format!(
+                    "{prefix}At {} an instance was started in response to a difference \
+                     between desired and actual capacity, increasing the capacity from \
+                     {active} to {}.",
+                    self.at(now),
+                    self.desired
+                ),
+                false => format!(
+                    "{prefix}At {} an instance was started in response to an instance refresh.",
+                    self.at(now)
+                ),
+            };
+            for _ in active..target {
                 if !self.launch(cause.clone(), now).await {
                     break;
                 }
             }
-        } else if active > self.desired {
-            for _ in self.desired..active {
+        } else if active > target {
+            for _ in target..active {
                 let Some(victim) = self.victim() else { break };
                 let cause = format!(
                     "{prefix}At {t} an instance was taken out of service in response to a \
@@ -397,6 +456,80 @@ impl<P: Provider> Group<P> {
                 self.scale_in(victim, cause, now).await;
             }
         }
+    }
+
+    /// Moves an instance refresh on; returns the instances it runs above the desired
+    /// capacity (1 while it lasts). Once every instance launched since it started is in
+    /// service, warmed up and healthy at the balancer, the oldest instance it replaces
+    /// drains; the free slot then launches the next replacement.
+    async fn refresh_step(&mut self, now: Instant) -> u32 {
+        let Some(mut r) = self.refresh.take() else {
+            return 0;
+        };
+        r.old.retain(|id| self.active().any(|i| &i.id == id));
+        if r.old.is_empty() {
+            let unix = self.unix(now);
+            let mut h = self.history.lock().expect("not poisoned");
+            h.finish(r.activity, Status::Successful, unix);
+            tracing::info!(group = %self.config.name, replaced = r.total, "instance refresh done");
+            return 0;
+        }
+        let warmup = self.config.instance_warmup;
+        let healthy = |i: &Instance| {
+            let v = self
+                .health
+                .as_ref()
+                .map_or(Verdict::Unchecked, |h| h(i.addr));
+            matches!(v, Verdict::Healthy | Verdict::Unchecked)
+        };
+        let settled = self
+            .active()
+            .filter(|i| !r.old.contains(&i.id))
+            .all(|i| i.in_service.is_some_and(|t| now >= t + warmup) && healthy(i));
+        let active = self.active().count() as u32;
+        let victim = self
+            .active()
+            .filter(|i| r.old.contains(&i.id))
+            .min_by_key(|i| i.launched)
+            .cloned();
+        self.refresh = Some(r);
+        if let (true, true, Some(victim)) = (settled, active > self.desired, victim) {
+            let cause = format!(
+                "At {t} an instance was taken out of service in response to an instance \
+                 refresh. At {t} instance {} was selected for termination.",
+                victim.id,
+                t = self.at(now),
+            );
+            self.scale_in(victim, cause, now).await;
+        }
+        1
+    }
+
+    /// Starts an instance refresh of every active instance.
+    fn start_refresh(&mut self, now: Instant) -> Result<u32, String> {
+        if self.refresh.is_some() {
+            return Err("an instance refresh is already in progress".into());
+        }
+        let mut old: Vec<&Instance> = self.active().collect();
+        old.sort_by_key(|i| i.launched);
+        let old: Vec<String> = old.into_iter().map(|i| i.id.clone()).collect();
+        let total = old.len() as u32;
+        let unix = self.unix(now);
+        let activity = self.history.lock().expect("not poisoned").start(
+            "Instance refresh".into(),
+            format!(
+                "At {} a user request started an instance refresh of {total} instances.",
+                clock(unix)
+            ),
+            unix,
+        );
+        tracing::info!(group = %self.config.name, total, "instance refresh started");
+        self.refresh = Some(Refresh {
+            old,
+            total,
+            activity,
+        });
+        Ok(total)
     }
 
     async fn launch(&mut self, cause: String, now: Instant) -> bool {
@@ -459,13 +592,19 @@ impl<P: Provider> Group<P> {
         }
     }
 
-    /// The instance to terminate first: oldest launch template version, then from the zone
-    /// with the most instances, then the oldest.
+    /// The instance to terminate first: one an instance refresh replaces, then the oldest
+    /// launch template version, then from the zone with the most instances, then the oldest.
     fn victim(&self) -> Option<Instance> {
+        let replaced = |i: &Instance| self.refresh.as_ref().is_some_and(|r| r.old.contains(&i.id));
         self.active()
             .min_by_key(|i| {
                 let in_zone = self.active().filter(|x| x.zone == i.zone).count();
-                (i.version, std::cmp::Reverse(in_zone), i.launched)
+                (
+                    !replaced(i),
+                    i.version,
+                    std::cmp::Reverse(in_zone),
+                    i.launched,
+                )
             })
             .cloned()
     }

@@ -1,7 +1,7 @@
 //! A scaling group's decisions: policies at the end of each metric period, commands
 //! (manual desired capacity, reload), scheduled actions.
 
-use super::{Command, Group};
+use super::{CapacityUpdate, Command, Group};
 use crate::config::{Metric, ScalingGroup};
 use crate::scaler::metrics::PeriodMetrics;
 use crate::scaler::policy::{Decision, Observation, PolicyState, combine, decide};
@@ -84,26 +84,49 @@ impl<P: Provider> Group<P> {
     pub(super) fn command(&mut self, c: Command) {
         let now = Instant::now();
         match c {
-            Command::SetDesired { desired, reply } => {
-                let result = if (self.min..=self.max).contains(&desired) {
-                    let cause = format!(
-                        "At {} a user request explicitly set group desired capacity changing \
-                         the desired capacity from {} to {desired}.",
-                        self.at(now),
-                        self.desired
-                    );
-                    self.set_desired(desired, cause);
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "desired capacity {desired} is outside min {} and max {}",
-                        self.min, self.max
-                    ))
-                };
-                let _ = reply.send(result);
+            Command::Update { capacity, reply } => {
+                let _ = reply.send(self.update(capacity, now));
+            }
+            Command::StartRefresh { reply } => {
+                let _ = reply.send(self.start_refresh(now));
             }
             Command::Reconfigure(c) => self.reconfigure(*c, now),
         }
+    }
+
+    /// A user's change of min, max and desired capacity.
+    fn update(&mut self, u: CapacityUpdate, now: Instant) -> Result<(), String> {
+        let (min, max) = (u.min.unwrap_or(self.min), u.max.unwrap_or(self.max));
+        if min > max {
+            return Err(format!("min {min} is above max {max}"));
+        }
+        let desired = match u.desired {
+            Some(d) if !(min..=max).contains(&d) => {
+                return Err(format!(
+                    "desired capacity {d} is outside min {min} and max {max}"
+                ));
+            }
+            Some(d) => d,
+            None => self.desired.clamp(min, max),
+        };
+        let cause = match (u.min, u.max) {
+            (None, None) => format!(
+                "At {} a user request explicitly set group desired capacity changing the \
+                 desired capacity from {} to {desired}.",
+                self.at(now),
+                self.desired
+            ),
+            _ => format!(
+                "At {} a user request update of the group constraints to min: {min}, max: \
+                 {max}, desired: {desired} changing the desired capacity from {} to \
+                 {desired}.",
+                self.at(now),
+                self.desired
+            ),
+        };
+        (self.min, self.max) = (min, max);
+        self.set_desired(desired, cause);
+        Ok(())
     }
 
     pub(super) fn reconfigure(&mut self, c: ScalingGroup, now: Instant) {
@@ -122,16 +145,14 @@ impl<P: Provider> Group<P> {
         if schedule_changed {
             self.plan_schedule();
         }
-        self.min = min;
-        self.max = max;
-        let desired = wanted.clamp(min, max);
-        let cause = format!(
-            "At {} a user request update of the group constraints to min: {min}, max: {max}, \
-             desired: {desired} changing the desired capacity from {} to {desired}.",
-            self.at(now),
-            self.desired
-        );
-        self.set_desired(desired, cause);
+        let capacity = CapacityUpdate {
+            min: Some(min),
+            max: Some(max),
+            desired: Some(wanted.clamp(min, max)),
+        };
+        if let Err(e) = self.update(capacity, now) {
+            tracing::error!(group = %self.config.name, "{e}");
+        }
     }
 
     pub(super) fn scheduled(&mut self, index: usize) {

@@ -128,6 +128,7 @@ struct Harness {
     history: Arc<Mutex<History>>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    status: watch::Receiver<GroupStatus>,
 }
 
 fn start(c: ScalingGroup) -> Harness {
@@ -139,6 +140,7 @@ fn start_with(c: ScalingGroup, health: Option<HealthView>) -> Harness {
     let (tx, regs) = watch::channel(Registrations::default());
     let (group, commands, history) = Group::new(c, provider.clone(), tx, health);
     let stop = CancellationToken::new();
+    let status = group.status();
     let task = tokio::spawn(group.run(stop.clone()));
     Harness {
         provider,
@@ -147,6 +149,7 @@ fn start_with(c: ScalingGroup, health: Option<HealthView>) -> Harness {
         history,
         stop,
         task,
+        status,
     }
 }
 
@@ -166,11 +169,24 @@ impl Harness {
     }
 
     async fn set_desired(&self, desired: u32) -> Result<(), String> {
+        self.update(CapacityUpdate {
+            desired: Some(desired),
+            ..CapacityUpdate::default()
+        })
+        .await
+    }
+
+    async fn update(&self, capacity: CapacityUpdate) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
-        self.commands
-            .send(Command::SetDesired { desired, reply })
-            .await
-            .unwrap();
+        let c = Command::Update { capacity, reply };
+        self.commands.send(c).await.unwrap();
+        rx.await.unwrap()
+    }
+
+    async fn start_refresh(&self) -> Result<u32, String> {
+        let (reply, rx) = oneshot::channel();
+        let c = Command::StartRefresh { reply };
+        self.commands.send(c).await.unwrap();
         rx.await.unwrap()
     }
 
@@ -339,7 +355,10 @@ async fn scheduled_actions_and_failed_launches() {
 async fn balancer_health_failures_replace_after_the_grace_period() {
     let sick = Arc::new(Mutex::new(None::<SocketAddr>));
     let s = sick.clone();
-    let view: HealthView = Arc::new(move |a| Some(*s.lock().unwrap() != Some(a)));
+    let view: HealthView = Arc::new(move |a| match *s.lock().unwrap() == Some(a) {
+        true => Verdict::Unhealthy,
+        false => Verdict::Healthy,
+    });
     let mut c = config(1, 1, 1);
     c.health_check_type = HealthCheckType::Balancer;
     let h = start_with(c, Some(view));
@@ -412,6 +431,7 @@ fn start_linked(c: ScalingGroup, load: Arc<Mutex<f64>>, drains: DrainView) -> Ha
     let (group, commands, history) = Group::new(c, provider.clone(), tx, None);
     let group = group.with_balancer(stats, drains);
     let stop = CancellationToken::new();
+    let status = group.status();
     let task = tokio::spawn(group.run(stop.clone()));
     Harness {
         provider,
@@ -420,6 +440,7 @@ fn start_linked(c: ScalingGroup, load: Arc<Mutex<f64>>, drains: DrainView) -> Ha
         history,
         stop,
         task,
+        status,
     }
 }
 
@@ -505,5 +526,94 @@ async fn scale_in_terminates_once_the_balancer_has_drained() {
     assert_eq!(h.provider.running().len(), 2, "one drained: terminated");
     wait(Duration::from_secs(28)).await;
     assert_eq!(h.provider.running().len(), 1, "the other at the delay");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_updates_move_min_max_and_desired() {
+    let h = start(config(1, 2, 3));
+    wait(Duration::from_millis(500)).await;
+    let up = |min, max, desired| CapacityUpdate { min, max, desired };
+    let e = h.update(up(Some(3), Some(2), None)).await.unwrap_err();
+    assert_eq!(e, "min 3 is above max 2");
+    let e = h.update(up(None, None, Some(5))).await.unwrap_err();
+    assert_eq!(e, "desired capacity 5 is outside min 1 and max 3");
+    // A lower max moves the desired capacity down with it.
+    h.update(up(None, Some(1), None)).await.unwrap();
+    assert_eq!((h.status.borrow().max, h.status.borrow().desired), (1, 1));
+    wait(Duration::from_secs(4)).await;
+    assert_eq!(h.provider.running().len(), 1);
+    h.update(up(Some(2), Some(4), Some(4))).await.unwrap();
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.provider.running().len(), 4);
+    let causes = h.causes();
+    assert!(
+        causes.iter().any(|c| c.contains(
+            "a user request update of the group constraints to min: 1, max: 1, desired: 1 \
+             changing the desired capacity from 2 to 1"
+        )),
+        "{causes:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_refresh_replaces_one_at_a_time_launching_first() {
+    // At max: the refresh runs one instance above it while it lasts.
+    let h = start(config(2, 2, 2));
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.start_refresh().await, Ok(2));
+    assert!(h.start_refresh().await.is_err(), "one at a time");
+    let mut most = 0;
+    for _ in 0..150 {
+        wait(Duration::from_millis(100)).await;
+        let in_service = h.registered().len();
+        assert!(in_service >= 2, "capacity never drops below desired");
+        most = most.max(in_service);
+        if h.status.borrow().refresh.is_none() {
+            break;
+        }
+    }
+    assert!(h.status.borrow().refresh.is_none(), "the refresh finished");
+    assert_eq!(most, 3, "one replacement at a time");
+    wait(Duration::from_secs(4)).await;
+    assert_eq!(h.provider.running(), ["web-3", "web-4"]);
+    assert_eq!(h.registered().len(), 2);
+    {
+        let hist = h.history.lock().unwrap();
+        let refresh = hist.items().find(|a| a.description == "Instance refresh");
+        assert_eq!(refresh.map(|a| a.status), Some(Status::Successful));
+    }
+    let causes = h.causes();
+    let started = causes
+        .iter()
+        .filter(|c| c.contains("started in response to an instance refresh"));
+    assert_eq!(started.count(), 2, "{causes:?}");
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_refresh_waits_for_the_replacement_to_pass_its_checks() {
+    let passing = Arc::new(Mutex::new(false));
+    let p = passing.clone();
+    // The first instance (port 20000) is healthy; later ones only once checks pass.
+    let view: HealthView = Arc::new(move |a| match a.port() == 20_000 || *p.lock().unwrap() {
+        true => Verdict::Healthy,
+        false => Verdict::Pending,
+    });
+    let h = start_with(config(1, 1, 1), Some(view));
+    wait(Duration::from_millis(500)).await;
+    assert_eq!(h.start_refresh().await, Ok(1));
+    wait(Duration::from_secs(5)).await;
+    assert_eq!(
+        h.provider.running(),
+        ["web-1", "web-2"],
+        "the old one stays"
+    );
+    assert!(h.status.borrow().refresh.is_some());
+    *passing.lock().unwrap() = true;
+    wait(Duration::from_secs(5)).await;
+    assert_eq!(h.provider.running(), ["web-2"]);
+    assert!(h.status.borrow().refresh.is_none());
     h.stop().await;
 }

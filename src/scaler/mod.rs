@@ -21,7 +21,8 @@ use crate::config::{
 };
 use crate::health::ProbeKey;
 use activity::{Activity, History};
-use group::{Command, DrainView, Group, HealthView};
+pub use group::CapacityUpdate;
+use group::{Command, DrainView, Group, HealthView, Verdict};
 use metrics::StatsView;
 use provider::Provider;
 use status::GroupStatus;
@@ -138,6 +139,31 @@ pub struct ScalerHandle {
 impl ScalerHandle {
     /// Sets a group's desired capacity (manual scaling); it must lie within min and max.
     pub async fn set_desired(&self, group: &str, desired: u32) -> Result<(), ScalerError> {
+        let capacity = CapacityUpdate {
+            desired: Some(desired),
+            ..CapacityUpdate::default()
+        };
+        self.update(group, capacity).await
+    }
+
+    /// Changes a group's min, max and desired capacity (`UpdateAutoScalingGroup`).
+    pub async fn update(&self, group: &str, capacity: CapacityUpdate) -> Result<(), ScalerError> {
+        self.ask(group, |reply| Command::Update { capacity, reply })
+            .await
+    }
+
+    /// Starts an instance refresh of a group; returns how many instances it replaces.
+    pub async fn start_refresh(&self, group: &str) -> Result<u32, ScalerError> {
+        self.ask(group, |reply| Command::StartRefresh { reply })
+            .await
+    }
+
+    /// Sends `group` the command `make` builds around a reply channel; its answer.
+    async fn ask<T>(
+        &self,
+        group: &str,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Command,
+    ) -> Result<T, ScalerError> {
         let g = self
             .groups
             .get(group)
@@ -148,10 +174,7 @@ impl ScalerHandle {
             message,
         };
         let stopped = || ScalerError::NotRunning(group.to_string());
-        g.commands
-            .send(Command::SetDesired { desired, reply })
-            .await
-            .map_err(|_| stopped())?;
+        g.commands.send(make(reply)).await.map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?.map_err(refused)
     }
 
@@ -276,13 +299,14 @@ pub fn balancer_link(state: Arc<BalancerState>, group: &ScalingGroup) -> Link {
 }
 
 /// The balancer's view of an instance: unhealthy when a target group of `group` has probed
-/// it and holds it not ready; healthy when one holds it ready.
+/// it and holds it not ready; pending while a checking target group has no verdict yet;
+/// healthy when every checking target group holds it ready.
 pub fn balancer_health(state: Arc<BalancerState>, group: &ScalingGroup) -> HealthView {
     let names = group.target_groups.clone();
     Arc::new(move |addr: SocketAddr| {
         let groups = state.groups.load();
         let table = state.health.load();
-        let mut verdict = None;
+        let mut verdict = Verdict::Unchecked;
         for g in &groups.config().target_groups {
             let (true, Some(check)) = (names.contains(&g.name), &g.check) else {
                 continue;
@@ -291,11 +315,11 @@ pub fn balancer_health(state: Arc<BalancerState>, group: &ScalingGroup) -> Healt
                 addr: addr.ip(),
                 spec: target_spec(check, addr),
             };
-            match table.get(&key) {
-                Some(s) if s.observed && !s.ready => return Some(false),
-                Some(s) if s.ready => verdict = Some(true),
-                _ => {}
-            }
+            verdict = match table.get(&key) {
+                Some(s) if s.observed && !s.ready => return Verdict::Unhealthy,
+                Some(s) if s.ready && verdict != Verdict::Pending => Verdict::Healthy,
+                _ => Verdict::Pending,
+            };
         }
         verdict
     })

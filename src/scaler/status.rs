@@ -45,4 +45,15 @@ pub struct GroupStatus {
     pub max: u32,
     /// Instances, oldest first.
     pub instances: Vec<InstanceStatus>,
+    /// The instance refresh in progress, if any.
+    pub refresh: Option<RefreshStatus>,
+}
+
+/// An instance refresh in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RefreshStatus {
+    /// Instances it replaces.
+    pub total: u32,
+    /// Of those, still running.
+    pub remaining: u32,
 }

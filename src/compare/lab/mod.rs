@@ -10,7 +10,10 @@
 //!   `www.lab.test`, the three regional balancers steered by latency;
 //! - faults go to containers through the Docker Engine API ([`plan`]): a crash is a
 //!   `docker kill`, a region outage a `docker pause` of the region's instances, a slow
-//!   instance the backend's own delay knob;
+//!   instance the backend's own delay knob; a deploy is an instance refresh of the group
+//!   and, for `dns-rr`, drain at the DNS servers, `docker stop`, start, undrain, one
+//!   instance at a time; a scale-in lowers every group's maximum to one and drains and
+//!   stops one `dns-rr` instance per region;
 //! - DNS queries per request come from the DNS servers' query counters per zone.
 //!
 //! Before each scenario the faults of the previous one are undone and the lab must answer
@@ -24,7 +27,7 @@ use super::client::Resolver;
 use super::dns::{query_a, query_a_from};
 use super::http::Connection;
 use super::setup::Kind;
-use super::{CompareError, Front, Options, Origin, Run, Scenario, Stage};
+use super::{CompareError, Front, Operation, Options, Origin, Run, Scenario, Stage};
 use crate::scaler::docker_api::{DockerError, Engine};
 use plan::{Action, Group};
 use std::net::{IpAddr, SocketAddr};
@@ -38,6 +41,10 @@ pub use targets::{LabTargets, TargetsError};
 pub const READY: Duration = Duration::from_secs(120);
 /// Time an admin or health request may take.
 const ASK: Duration = Duration::from_secs(2);
+/// Longest wait of one step of an operation (an instance healthy, a group settled).
+const STEP: Duration = Duration::from_secs(120);
+/// Grace of `docker stop` before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the lab could not run a comparison.
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +69,15 @@ struct Faulted {
 
 /// The lab: where its setups are, and what the current fault changed.
 pub struct Lab {
-    targets: LabTargets,
+    actor: Actor,
+}
+
+/// Carries out a fault's actions (shared with the operations' tasks).
+#[derive(Clone)]
+struct Actor {
+    targets: Arc<LabTargets>,
     engine: Engine,
-    faulted: Mutex<Faulted>,
+    faulted: Arc<Mutex<Faulted>>,
 }
 
 /// `GET path` (or a request with headers and a body) to `addr`: the body of a 2xx answer.
@@ -85,35 +98,36 @@ impl Lab {
     /// The lab at `targets`.
     pub fn new(targets: LabTargets) -> Lab {
         Lab {
-            engine: Engine::new(&targets.docker),
-            targets,
-            faulted: Mutex::new(Faulted::default()),
+            actor: Actor {
+                engine: Engine::new(&targets.docker),
+                targets: Arc::new(targets),
+                faulted: Arc::default(),
+            },
         }
     }
 
     /// Where it is.
     pub fn targets(&self) -> &LabTargets {
-        &self.targets
+        &self.actor.targets
     }
 
     /// The scaling groups, as the regions' balancers tell them (a region that does not
     /// answer is left out).
     async fn groups(&self) -> Vec<Group> {
-        let mut all = Vec::new();
-        for r in &self.targets.region {
-            let body = ask(r.admin, "GET", "/v1/scaling-groups", "", "").await;
-            if let Some(groups) = body.and_then(|b| plan::groups(&b).ok()) {
-                all.extend(groups.into_iter().filter(|g| g.name == r.group));
-            }
-        }
-        all
+        self.actor.groups().await
     }
 
     /// Ids of the instances each setup has in service ([`Kind::ALL`] order).
     pub async fn serving(&self) -> Vec<Vec<String>> {
         let groups = self.groups().await;
-        let down = self.faulted.lock().expect("not poisoned").down.clone();
-        plan::in_service(&self.targets, &groups, &down)
+        let down = self
+            .actor
+            .faulted
+            .lock()
+            .expect("not poisoned")
+            .down
+            .clone();
+        plan::in_service(self.targets(), &groups, &down)
     }
 
     /// A-record queries the DNS servers counted so far, per setup ([`Kind::ALL`] order;
@@ -121,17 +135,18 @@ impl Lab {
     pub async fn authoritative_queries(&self) -> Vec<u64> {
         let mut rr = 0;
         let mut gslb = 0;
-        for a in &self.targets.dns_admin {
+        let t = self.targets();
+        for a in &t.dns_admin {
             let text = ask(*a, "GET", "/metrics", "", "").await.unwrap_or_default();
-            rr += plan::zone_queries(&text, &self.targets.dns_rr.zone);
-            gslb += plan::zone_queries(&text, &self.targets.gslb.zone);
+            rr += plan::zone_queries(&text, &t.dns_rr.zone);
+            gslb += plan::zone_queries(&text, &t.gslb.zone);
         }
         vec![rr, 0, gslb]
     }
 
     /// The TTL of the `gslb` answers, asked directly.
     pub async fn ttl(&self) -> Option<Duration> {
-        query_a(self.targets.dns, &self.targets.gslb.name, 1)
+        query_a(self.targets().dns, &self.targets().gslb.name, 1)
             .await
             .filter(|a| !a.addrs.is_empty())
             .map(|a| a.ttl)
@@ -140,7 +155,7 @@ impl Lab {
     /// Where each setup's clients go ([`Kind::ALL`] order): every region in turn, each with
     /// a stub to its region's resolver.
     pub async fn fronts(&self) -> Vec<Front> {
-        let t = &self.targets;
+        let t = self.targets();
         let serving = self.serving().await;
         let origins = || {
             t.region
@@ -170,52 +185,49 @@ impl Lab {
     }
 
     /// Injects `scenario`'s fault into the fault region (logged; a step the daemon refuses
-    /// leaves the run without it).
-    pub async fn inject(&self, scenario: Scenario) {
+    /// leaves the run without it); per setup, the operation it starts, whose result is the
+    /// time it finished (ms after `start`).
+    pub async fn inject(&self, scenario: Scenario, start: Instant) -> Vec<Operation> {
+        let a = &self.actor;
         let groups = self.groups().await;
-        let fault_group = self
-            .targets
-            .region(&self.targets.fault_region)
-            .map(|r| r.group.as_str());
-        let group = groups.iter().find(|g| Some(g.name.as_str()) == fault_group);
-        let plan = plan::plan(scenario, &self.targets, group);
-        for a in &plan.fault {
-            if let Err(e) = self.act(a).await {
-                tracing::warn!(action = ?a, "fault step failed: {e}");
+        let rr = &a.targets.dns_rr.name;
+        let ttl = query_a(a.targets.dns, rr, 1)
+            .await
+            .map_or(Duration::from_secs(5), |x| x.ttl);
+        let plan = plan::plan(scenario, &a.targets, &groups, ttl);
+        for step in &plan.fault {
+            if let Err(e) = a.act(step).await {
+                tracing::warn!(action = ?step, "fault step failed: {e}");
             }
         }
-        *self.faulted.lock().expect("not poisoned") = Faulted {
+        *a.faulted.lock().expect("not poisoned") = Faulted {
             undo: plan.undo,
             down: plan.down,
         };
-    }
-
-    async fn act(&self, a: &Action) -> Result<(), DockerError> {
-        match a {
-            Action::Kill(c) => self.engine.kill(c).await,
-            Action::Start(c) => self.engine.start(c).await,
-            Action::Pause(c) => self.engine.pause(c).await,
-            Action::Unpause(c) => self.engine.unpause(c).await,
-            Action::Delay { addr, ms, .. } => {
-                let path = format!("/admin/delay?ms={ms}");
-                match ask(*addr, "POST", &path, "", "").await {
-                    Some(_) => Ok(()),
-                    None => Err(DockerError::Http {
-                        path: format!("http://{addr}{path}"),
-                        message: "no 2xx answer".into(),
-                    }),
-                }
-            }
-        }
+        plan.steps
+            .into_iter()
+            .map(|steps| {
+                let a = a.clone();
+                (!steps.is_empty()).then(|| {
+                    tokio::spawn(async move {
+                        for step in &steps {
+                            a.act(step).await.map_err(|e| format!("{step:?}: {e}"))?;
+                        }
+                        Ok(start.elapsed().as_millis() as u32)
+                    })
+                })
+            })
+            .collect()
     }
 
     /// Undoes the current fault (logged: what is still wrong afterwards, [`Lab::ready`]
     /// reports).
     pub async fn heal(&self) {
-        let undo = std::mem::take(&mut *self.faulted.lock().expect("not poisoned")).undo;
-        for a in &undo {
-            if let Err(e) = self.act(a).await {
-                tracing::warn!(action = ?a, "undoing the fault failed: {e}");
+        let a = &self.actor;
+        let undo = std::mem::take(&mut *a.faulted.lock().expect("not poisoned")).undo;
+        for step in &undo {
+            if let Err(e) = a.act(step).await {
+                tracing::warn!(action = ?step, "undoing the fault failed: {e}");
             }
         }
     }
@@ -226,7 +238,7 @@ impl Lab {
     /// `gslb` with its own balancer.
     pub async fn ready(&self, limit: Duration) -> Result<(), LabError> {
         let groups = self.groups_by_region().await;
-        for (r, g) in self.targets.region.iter().zip(&groups) {
+        for (r, g) in self.targets().region.iter().zip(&groups) {
             if let Some(g) = g {
                 self.set_desired(r.admin, &g.name, g.max).await;
             }
@@ -247,13 +259,13 @@ impl Lab {
     /// Sets the desired capacity of `group` through the admin server at `admin` (logged
     /// when refused).
     async fn set_desired(&self, admin: SocketAddr, group: &str, desired: u32) {
-        let auth = format!(
-            "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
-            self.targets.token
-        );
         let body = format!("{{\"desired\": {desired}}}");
-        let path = format!("/v1/scaling-groups/{group}/desired");
-        if ask(admin, "POST", &path, &auth, &body).await.is_none() {
+        if self
+            .actor
+            .group_action(admin, group, "desired", &body)
+            .await
+            .is_none()
+        {
             tracing::warn!(%group, desired, "setting the desired capacity failed");
         }
     }
@@ -277,7 +289,7 @@ impl Lab {
                 tracing::warn!("scaling groups not back at their minimum within {limit:?}");
                 return;
             }
-            for (r, g) in self.targets.region.iter().zip(groups) {
+            for (r, g) in self.targets().region.iter().zip(groups) {
                 if let Some(g) = g {
                     self.set_desired(r.admin, &g.name, g.min).await;
                 }
@@ -288,7 +300,7 @@ impl Lab {
 
     async fn groups_by_region(&self) -> Vec<Option<Group>> {
         let groups = self.groups().await;
-        let t = &self.targets;
+        let t = self.targets();
         t.region
             .iter()
             .map(|r| groups.iter().find(|g| g.name == r.group).cloned())
@@ -297,7 +309,7 @@ impl Lab {
 
     /// The first thing not as at the start, if any.
     async fn not_ready(&self) -> Option<String> {
-        let t = &self.targets;
+        let t = self.targets();
         for (r, g) in t.region.iter().zip(self.groups_by_region().await) {
             let Some(g) = g else {
                 return Some(format!("{}: no answer from {}", r.group, r.admin));
@@ -338,6 +350,154 @@ impl Lab {
             }
         }
         None
+    }
+}
+
+impl Actor {
+    /// See [`Lab::groups`].
+    async fn groups(&self) -> Vec<Group> {
+        let mut all = Vec::new();
+        for r in &self.targets.region {
+            let body = ask(r.admin, "GET", "/v1/scaling-groups", "", "").await;
+            if let Some(groups) = body.and_then(|b| plan::groups(&b).ok()) {
+                all.extend(groups.into_iter().filter(|g| g.name == r.group));
+            }
+        }
+        all
+    }
+
+    /// `POST /v1/scaling-groups/GROUP/ACTION` with `body` and the token; the answer's body.
+    async fn group_action(
+        &self,
+        admin: SocketAddr,
+        group: &str,
+        action: &str,
+        body: &str,
+    ) -> Option<String> {
+        let auth = format!(
+            "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+            self.targets.token
+        );
+        let path = format!("/v1/scaling-groups/{group}/{action}");
+        ask(admin, "POST", &path, &auth, body).await
+    }
+
+    async fn act(&self, a: &Action) -> Result<(), DockerError> {
+        let t = &self.targets;
+        let refused = |what: String| DockerError::Http {
+            path: what,
+            message: "no 2xx answer".into(),
+        };
+        let region = |name: &str| {
+            t.region(name)
+                .ok_or_else(|| refused(format!("region {name}")))
+        };
+        match a {
+            Action::Kill(c) => self.engine.kill(c).await,
+            Action::Start(c) => self.engine.start(c).await,
+            Action::Stop(c) => self.engine.stop(c, STOP_GRACE).await,
+            Action::Pause(c) => self.engine.pause(c).await,
+            Action::Unpause(c) => self.engine.unpause(c).await,
+            Action::Delay { addr, ms, .. } => {
+                let path = format!("/admin/delay?ms={ms}");
+                match ask(*addr, "POST", &path, "", "").await {
+                    Some(_) => Ok(()),
+                    None => Err(refused(format!("http://{addr}{path}"))),
+                }
+            }
+            Action::Drain(addr, drain) => {
+                let what = if *drain { "drain" } else { "undrain" };
+                let path = format!("/v1/endpoints/{}/{addr}/{what}", t.dns_rr.pool);
+                let auth = format!("Authorization: Bearer {}\r\n", t.token);
+                for admin in &t.dns_admin {
+                    if ask(*admin, "POST", &path, &auth, "").await.is_none() {
+                        return Err(refused(format!("http://{admin}{path}")));
+                    }
+                }
+                Ok(())
+            }
+            Action::Capacity {
+                region: name,
+                max,
+                desired,
+            } => {
+                let r = region(name)?;
+                let body = match desired {
+                    Some(d) => format!("{{\"max\": {max}, \"desired\": {d}}}"),
+                    None => format!("{{\"max\": {max}}}"),
+                };
+                match self
+                    .group_action(r.admin, &r.group, "capacity", &body)
+                    .await
+                {
+                    Some(_) => Ok(()),
+                    None => Err(refused(format!("{} capacity {body}", r.group))),
+                }
+            }
+            Action::Refresh(name) => {
+                let r = region(name)?;
+                match self
+                    .group_action(r.admin, &r.group, "instance-refresh", "")
+                    .await
+                {
+                    Some(_) => Ok(()),
+                    None => Err(refused(format!("{} instance refresh", r.group))),
+                }
+            }
+            Action::Wait(d) => {
+                tokio::time::sleep(*d).await;
+                Ok(())
+            }
+            Action::Healthy(addr) => {
+                let healthy = || async { ask(*addr, "GET", "/health", "", "").await.is_some() };
+                self.until(healthy, &format!("{addr} healthy")).await
+            }
+            Action::InAnswer(addr) => {
+                let listed = || async {
+                    let a = query_a(t.dns, &t.dns_rr.name, 1).await;
+                    a.is_some_and(|a| a.addrs.iter().any(|x| IpAddr::V4(*x) == *addr))
+                };
+                self.until(listed, &format!("{addr} in the answers")).await
+            }
+            Action::Settled(regions, size) => {
+                let settled = || async {
+                    let groups = self.groups().await;
+                    regions.iter().all(|name| {
+                        let group = t.region(name).map(|r| &r.group);
+                        let g = groups.iter().find(|g| Some(&g.name) == group);
+                        g.is_some_and(|g| g.settled(*size))
+                    })
+                };
+                self.until(settled, &format!("{regions:?} settled")).await
+            }
+            Action::Down(c, down) => {
+                let mut f = self.faulted.lock().expect("not poisoned");
+                f.down.retain(|x| x != c);
+                if *down {
+                    f.down.push(c.clone());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Polls `done` every 250 ms until it holds, at most [`STEP`].
+    async fn until<F: std::future::Future<Output = bool>>(
+        &self,
+        mut done: impl FnMut() -> F,
+        what: &str,
+    ) -> Result<(), DockerError> {
+        let deadline = Instant::now() + STEP;
+        while !done().await {
+            if Instant::now() > deadline {
+                return Err(DockerError::Http {
+                    path: what.to_string(),
+                    message: format!("not within {STEP:?}"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Ok(())
     }
 }
 
@@ -390,6 +550,18 @@ pub fn describe(scenario: Scenario, t: &LabTargets) -> String {
             "A third of the way in, one instance of {r} answers `GET /` 300 ms late (a dns-rr \
              container, and the oldest backend of {r}'s group); it stays healthy."
         ),
+        Scenario::DeployDrain => format!(
+            "A third of the way in, {r} is redeployed one instance at a time: its scaling \
+             group by an instance refresh (launch a replacement, wait until it is in service \
+             and healthy, drain the oldest), its dns-rr containers by drain at the DNS \
+             servers, a wait of the TTL, `docker stop`, start, undrain."
+        ),
+        Scenario::StickyScaleIn => "Clients keep their target (the balancer's cookie; the \
+             address they resolved); a third of the way in, every region's scaling group goes \
+             to one instance (maximum 1), and one dns-rr container per region is drained at \
+             the DNS servers and stopped after the TTL. A session is lost when a later answer \
+             comes from another instance than its first."
+            .to_string(),
         _ => scenario.describe().to_string(),
     }
 }

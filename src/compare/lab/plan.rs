@@ -6,7 +6,8 @@ use super::targets::LabTargets;
 use crate::compare::Scenario;
 use crate::compare::setup::Kind;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// One scaling group as `GET /v1/scaling-groups` shows it (the fields used here).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -19,6 +20,18 @@ pub struct Group {
     pub max: u32,
     /// Instances, oldest first.
     pub instances: Vec<Member>,
+    /// The instance refresh in progress (`null`: none).
+    #[serde(default)]
+    pub refresh: Option<serde_json::Value>,
+}
+
+impl Group {
+    /// No refresh in progress, nothing draining, and at most `size` instances.
+    pub fn settled(&self, size: Option<u32>) -> bool {
+        self.refresh.is_none()
+            && self.instances.iter().all(|m| m.state != "draining")
+            && size.is_none_or(|n| self.instances.len() <= n as usize)
+    }
 }
 
 /// One instance of a group; its id is also its container's name.
@@ -73,13 +86,15 @@ pub fn zone_queries(metrics: &str, zone: &str) -> u64 {
         .sum()
 }
 
-/// One step of a fault, or of undoing it.
+/// One step of a fault, of an operation, or of undoing them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// SIGKILL to the container's process (`docker kill`): a crash.
     Kill(String),
     /// Start a stopped container again.
     Start(String),
+    /// SIGTERM, then SIGKILL after 10 s (`docker stop`): the instance shuts down cleanly.
+    Stop(String),
     /// Freeze the container (`docker pause`): connections are accepted by the kernel and
     /// never answered; health checks time out.
     Pause(String),
@@ -94,6 +109,29 @@ pub enum Action {
         /// Delay of `GET /`.
         ms: u64,
     },
+    /// Drain (`true`) or undrain a `dns-rr` instance in its pool at every DNS server.
+    Drain(IpAddr, bool),
+    /// New maximum (and desired capacity) of a region's scaling group.
+    Capacity {
+        /// The region.
+        region: String,
+        /// Maximum size.
+        max: u32,
+        /// Desired capacity (`None`: moved under the maximum).
+        desired: Option<u32>,
+    },
+    /// Start an instance refresh of a region's scaling group.
+    Refresh(String),
+    /// Wait.
+    Wait(Duration),
+    /// Wait until the instance answers `GET /health`.
+    Healthy(SocketAddr),
+    /// Wait until a DNS server answers `dns-rr` with this address again.
+    InAnswer(IpAddr),
+    /// Wait until these regions' groups are settled ([`Group::settled`]).
+    Settled(Vec<String>, Option<u32>),
+    /// The instance leaves service (`true`) or comes back (the capacity chart).
+    Down(String, bool),
 }
 
 /// A scenario's fault in the lab.
@@ -105,39 +143,54 @@ pub struct Plan {
     pub undo: Vec<Action>,
     /// Instances out of service from the fault on.
     pub down: Vec<String>,
+    /// Per setup ([`Kind::ALL`] order), an operation that starts at the fault: steps one
+    /// after another; it ends with the last one (empty: none).
+    pub steps: [Vec<Action>; 3],
 }
 
 /// Why a scenario does not run in the lab (`None`: it does).
 pub fn unsupported(scenario: Scenario) -> Option<&'static str> {
     match scenario {
-        Scenario::Steady
-        | Scenario::InstanceCrash
-        | Scenario::RegionOutage
-        | Scenario::SlowInstance => None,
         Scenario::LoadSpike => Some(
-            "the lab's dns-rr instances are not a scaling group (the scalers run in the \
-             balancers and cannot register instances in the DNS servers' pools), and the \
-             comparison's base load already holds the lab's groups at their maximum",
+            "the lab's dns-rr instances are a fixed fleet (the scalers run in the balancers \
+             and cannot register instances in the DNS servers' pools), and the comparison's \
+             base load already holds the lab's groups at their maximum",
         ),
-        Scenario::DeployDrain => Some(
-            "the lab's dns-rr instances are not a scaling group, and the lab's target \
-             tracking (5 requests/s per backend) would undo a manual desired capacity",
-        ),
-        Scenario::StickyScaleIn => Some(
-            "the lab's target groups have no stickiness, and its dns-rr instances are not \
-             a scaling group",
-        ),
+        _ => None,
     }
 }
 
-/// The fault of `scenario` on the fault region of `t`, whose scaling group is `group`.
-pub fn plan(scenario: Scenario, t: &LabTargets, group: Option<&Group>) -> Plan {
+/// The fault of `scenario` on the fault region of `t`; `groups` as the balancers tell them,
+/// `ttl` of the `dns-rr` answers (how long a drained instance stays in caches).
+pub fn plan(scenario: Scenario, t: &LabTargets, groups: &[Group], ttl: Duration) -> Plan {
+    let fault_group = t.region(&t.fault_region).map(|r| r.group.as_str());
+    let group = groups.iter().find(|g| Some(g.name.as_str()) == fault_group);
     let rr: Vec<_> = t.instances_in(&t.fault_region).collect();
     let members: Vec<&Member> = group
         .map(|g| g.instances.iter().collect())
         .unwrap_or_default();
     let first = members.iter().find(|m| m.in_service());
     let mut p = Plan::default();
+    // Out of the DNS answers, out of resolver caches, then stopped; and back.
+    let drain = |i: &super::targets::LabInstance| {
+        let c = i.container.clone();
+        vec![
+            Action::Drain(i.address, true),
+            Action::Wait(ttl + Duration::from_secs(1)),
+            Action::Down(c.clone(), true),
+            Action::Stop(c),
+        ]
+    };
+    let back = |i: &super::targets::LabInstance| {
+        vec![
+            Action::Start(i.container.clone()),
+            Action::Healthy(SocketAddr::new(i.address, t.port)),
+            Action::Drain(i.address, false),
+            Action::InAnswer(i.address),
+            Action::Down(i.container.clone(), false),
+        ]
+    };
+    let all_regions: Vec<String> = t.region.iter().map(|r| r.name.clone()).collect();
     match scenario {
         Scenario::InstanceCrash => {
             let crashed = rr.first().map(|i| &i.container).into_iter();
@@ -174,7 +227,55 @@ pub fn plan(scenario: Scenario, t: &LabTargets, group: Option<&Group>) -> Plan {
                 p.undo.push(delay(0));
             }
         }
-        _ => {}
+        Scenario::DeployDrain => {
+            // dns-rr: one instance at a time, the way a careful operator redeploys behind
+            // DNS; the groups: an instance refresh of the fault region's group.
+            p.steps[0] = rr
+                .iter()
+                .flat_map(|i| [drain(i), back(i)].concat())
+                .collect();
+            p.fault.push(Action::Refresh(t.fault_region.clone()));
+            let settled = Action::Settled(vec![t.fault_region.clone()], None);
+            p.steps[1] = vec![settled.clone()];
+            p.steps[2] = vec![settled];
+            p.undo = rr.iter().flat_map(|i| back(i)).collect();
+        }
+        Scenario::StickyScaleIn => {
+            // Every region: its second dns-rr instance, and its group down to one.
+            let removed: Vec<_> = t
+                .region
+                .iter()
+                .filter_map(|r| t.instances_in(&r.name).nth(1))
+                .collect();
+            let drains = removed.iter().map(|i| Action::Drain(i.address, true));
+            p.steps[0] = drains.collect();
+            p.steps[0].push(Action::Wait(ttl + Duration::from_secs(1)));
+            for i in &removed {
+                p.steps[0].push(Action::Down(i.container.clone(), true));
+                p.steps[0].push(Action::Stop(i.container.clone()));
+                p.undo.extend(back(i));
+            }
+            for r in &t.region {
+                let Some(g) = groups.iter().find(|g| g.name == r.group) else {
+                    continue;
+                };
+                let (region, max) = (r.name.clone(), g.max);
+                let one = Some(1);
+                p.fault.push(Action::Capacity {
+                    region: region.clone(),
+                    max: 1,
+                    desired: one,
+                });
+                p.undo.push(Action::Capacity {
+                    region,
+                    max,
+                    desired: None,
+                });
+            }
+            p.steps[1] = vec![Action::Settled(vec![t.lb.region.clone()], Some(1))];
+            p.steps[2] = vec![Action::Settled(all_regions, Some(1))];
+        }
+        Scenario::Steady | Scenario::LoadSpike => {}
     }
     p
 }
@@ -226,6 +327,8 @@ mod tests {
         groups(GROUPS).unwrap().remove(0)
     }
 
+    const TTL: Duration = Duration::from_secs(5);
+
     #[test]
     fn the_admin_document_and_the_metrics_are_read() {
         let g = us_east();
@@ -246,7 +349,7 @@ mod tests {
 
     #[test]
     fn a_crash_kills_one_instance_of_each_kind_in_the_fault_region() {
-        let p = plan(Scenario::InstanceCrash, &lab(), Some(&us_east()));
+        let p = plan(Scenario::InstanceCrash, &lab(), &[us_east()], TTL);
         let kill = |c: &str| Action::Kill(c.into());
         // The oldest instance in service, not the pending one.
         assert_eq!(p.fault, [kill("lab-rr-us-east-1"), kill("lab-us-east-2")]);
@@ -256,7 +359,7 @@ mod tests {
 
     #[test]
     fn an_outage_freezes_the_whole_region_until_undone() {
-        let p = plan(Scenario::RegionOutage, &lab(), Some(&us_east()));
+        let p = plan(Scenario::RegionOutage, &lab(), &[us_east()], TTL);
         let frozen = [
             "lab-rr-us-east-1",
             "lab-rr-us-east-2",
@@ -280,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_slow_instance_is_delayed_and_stays_in_service() {
-        let p = plan(Scenario::SlowInstance, &lab(), Some(&us_east()));
+        let p = plan(Scenario::SlowInstance, &lab(), &[us_east()], TTL);
         let delay = |c: &str, a: &str, ms| Action::Delay {
             container: c.into(),
             addr: a.parse().unwrap(),
@@ -296,11 +399,14 @@ mod tests {
         assert_eq!(p.undo[1], delay("lab-us-east-2", "10.91.1.129:8080", 0));
         assert!(p.down.is_empty());
         assert_eq!(
-            plan(Scenario::Steady, &lab(), Some(&us_east())),
+            plan(Scenario::Steady, &lab(), &[us_east()], TTL),
             Plan::default()
         );
         // Without the group's view the dns-rr instance still gets its fault.
-        assert_eq!(plan(Scenario::InstanceCrash, &lab(), None).fault.len(), 1);
+        assert_eq!(
+            plan(Scenario::InstanceCrash, &lab(), &[], TTL).fault.len(),
+            1
+        );
     }
 
     #[test]
@@ -323,19 +429,99 @@ mod tests {
     }
 
     #[test]
-    fn only_the_scenarios_the_lab_can_stage_run_there() {
-        let runs: Vec<_> = Scenario::ALL
-            .into_iter()
-            .filter(|s| unsupported(*s).is_none())
-            .collect();
+    fn a_deploy_refreshes_the_group_and_redeploys_dns_rr_one_instance_at_a_time() {
+        let p = plan(Scenario::DeployDrain, &lab(), &[us_east()], TTL);
+        assert_eq!(p.fault, [Action::Refresh("us-east".into())]);
+        let settled = Action::Settled(vec!["us-east".into()], None);
         assert_eq!(
-            runs,
+            (&p.steps[1], &p.steps[2]),
+            (&vec![settled.clone()], &vec![settled])
+        );
+        let rr = &p.steps[0];
+        let a = |n: u8| -> IpAddr { format!("10.90.1.2{n}").parse().unwrap() };
+        // The first instance is back in the answers before the second one drains.
+        let back = rr
+            .iter()
+            .position(|x| *x == Action::InAnswer(a(1)))
+            .unwrap();
+        let second = rr
+            .iter()
+            .position(|x| *x == Action::Drain(a(2), true))
+            .unwrap();
+        assert!(back < second, "{rr:?}");
+        assert_eq!(
+            rr[..4],
             [
-                Scenario::Steady,
-                Scenario::InstanceCrash,
-                Scenario::RegionOutage,
-                Scenario::SlowInstance
+                Action::Drain(a(1), true),
+                Action::Wait(Duration::from_secs(6)),
+                Action::Down("lab-rr-us-east-1".into(), true),
+                Action::Stop("lab-rr-us-east-1".into()),
             ]
         );
+        assert!(p.undo.contains(&Action::Start("lab-rr-us-east-2".into())));
+        assert!(p.undo.contains(&Action::Drain(a(2), false)));
+    }
+
+    #[test]
+    fn a_sticky_scale_in_takes_every_region_down_to_one() {
+        let mut all = vec![us_east()];
+        for r in ["eu-west", "ap-northeast"] {
+            let mut g = us_east();
+            g.name = format!("lab-{r}");
+            all.push(g);
+        }
+        let p = plan(Scenario::StickyScaleIn, &lab(), &all, TTL);
+        assert_eq!(p.fault.len(), 3);
+        assert_eq!(
+            p.fault[1],
+            Action::Capacity {
+                region: "eu-west".into(),
+                max: 1,
+                desired: Some(1)
+            }
+        );
+        assert!(p.undo.contains(&Action::Capacity {
+            region: "ap-northeast".into(),
+            max: 4,
+            desired: None
+        }));
+        let stopped: Vec<&Action> = p.steps[0]
+            .iter()
+            .filter(|a| matches!(a, Action::Stop(_)))
+            .collect();
+        assert_eq!(
+            stopped,
+            [
+                &Action::Stop("lab-rr-us-east-2".into()),
+                &Action::Stop("lab-rr-eu-west-2".into()),
+                &Action::Stop("lab-rr-ap-northeast-2".into())
+            ]
+        );
+        assert_eq!(
+            p.steps[1],
+            [Action::Settled(vec!["us-east".into()], Some(1))]
+        );
+        assert_eq!(
+            p.steps[2][0],
+            Action::Settled(
+                vec!["us-east".into(), "eu-west".into(), "ap-northeast".into()],
+                Some(1)
+            )
+        );
+        let mut g = us_east();
+        assert!(!g.settled(Some(1)), "three instances");
+        g.instances.truncate(1);
+        assert!(g.settled(Some(1)));
+        g.refresh = Some(serde_json::json!({"total": 2, "remaining": 1}));
+        assert!(!g.settled(None), "refreshing");
+    }
+
+    #[test]
+    fn only_the_scenarios_the_lab_can_stage_run_there() {
+        let skipped: Vec<_> = Scenario::ALL
+            .into_iter()
+            .filter(|s| unsupported(*s).is_some())
+            .collect();
+        assert_eq!(skipped, [Scenario::LoadSpike]);
     }
 }

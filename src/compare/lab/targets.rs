@@ -64,6 +64,8 @@ pub struct LabDnsRr {
     pub name: String,
     /// The zone the DNS servers count its queries in.
     pub zone: String,
+    /// The DNS servers' pool of the instances (drained before an instance stops).
+    pub pool: String,
     /// The instances (containers that `lab/compare.sh` starts).
     pub instance: Vec<LabInstance>,
 }
