@@ -180,3 +180,25 @@ fn a_load_spike_makes_the_scaler_scale_out() {
     // get the CPU to cross its target; the scaler must still react in at least one.
     assert!(!scaled.is_empty(), "{report}");
 }
+
+#[test]
+fn a_deploy_replaces_instances_one_at_a_time_and_the_balancer_drains_them() {
+    let (report, _dir) = compare("deploy-drain", &["--duration", "16s", "--ttl", "2s"]);
+    for run in report["runs"].as_array().unwrap() {
+        let s = &run["summary"];
+        let setup = s["setup"].as_str().unwrap();
+        assert!(s["note"].is_null(), "{setup}: the deploy finished: {s}");
+        let end = run["fault_end_ms"].as_u64().expect("a deploy end");
+        assert!(end > run["fault_ms"].as_u64().unwrap(), "{run}");
+        // Two us-east instances replaced, one extra at a time.
+        assert_eq!(s["instances"], serde_json::json!([6, 7, 6]), "{setup}: {s}");
+        // Behind DNS, clients still holding a stopped instance's address fail; the
+        // balancer drains it first.
+        let floor = if setup == "dns-rr" { 90.0 } else { 99.0 };
+        assert!(s["success_pct"].as_f64().unwrap() > floor, "{setup}: {s}");
+        if setup != "dns-rr" {
+            let errors = s["errors_during"].as_u64().unwrap() + s["errors_after"].as_u64().unwrap();
+            assert!(errors <= 2, "{setup}: draining costs no errors: {s}");
+        }
+    }
+}

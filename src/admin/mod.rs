@@ -11,7 +11,7 @@
 //! | `POST /v1/endpoints/{pool}/{address}/{action}` | override a pool endpoint ([`overrides`]) | action |
 //! | `POST /v1/targets/{group}/{address}/{action}` | override a target | action |
 //! | `GET /v1/scaling-groups` | scaling groups, instances, activities ([`scaler`]) | read |
-//! | `POST /v1/scaling-groups/NAME/desired` | manual scaling ([`scaler`]) | action |
+//! | `POST /v1/scaling-groups/NAME/desired`, `.../capacity`, `.../instance-refresh` | manual scaling, size limits, rolling replacement ([`scaler`]) | action |
 //!
 //! Reads are public unless `admin.public_reads = false`; then, like actions, they need
 //! `Authorization: Bearer TOKEN`. Without `admin.token` actions answer 403.

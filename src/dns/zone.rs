@@ -228,6 +228,23 @@ fn soa_numbers(rdata: &[u8]) -> (u32, u32) {
     (word(n - 20), word(n - 4))
 }
 
+/// Drops repeated RDATA, keeping the first of each in file order.
+fn dedup_in_order(rdatas: &mut Vec<Box<[u8]>>) {
+    let keep: Vec<bool> = match rdatas.len() {
+        0 | 1 => return,
+        // Few: compare with those before (no hashing).
+        2..=8 => (0..rdatas.len())
+            .map(|i| !rdatas[..i].contains(&rdatas[i]))
+            .collect(),
+        n => {
+            let mut seen = std::collections::HashSet::with_capacity(n);
+            rdatas.iter().map(|rd| seen.insert(&rd[..])).collect()
+        }
+    };
+    let mut k = keep.into_iter();
+    rdatas.retain(|_| k.next().unwrap_or(true));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,21 +280,4 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());
     }
-}
-
-/// Drops repeated RDATA, keeping the first of each in file order.
-fn dedup_in_order(rdatas: &mut Vec<Box<[u8]>>) {
-    let keep: Vec<bool> = match rdatas.len() {
-        0 | 1 => return,
-        // Few: compare with those before (no hashing).
-        2..=8 => (0..rdatas.len())
-            .map(|i| !rdatas[..i].contains(&rdatas[i]))
-            .collect(),
-        n => {
-            let mut seen = std::collections::HashSet::with_capacity(n);
-            rdatas.iter().map(|rd| seen.insert(&rd[..])).collect()
-        }
-    };
-    let mut k = keep.into_iter();
-    rdatas.retain(|_| k.next().unwrap_or(true));
 }
