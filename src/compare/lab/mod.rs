@@ -70,6 +70,8 @@ struct Faulted {
 /// The lab: where its setups are, and what the current fault changed.
 pub struct Lab {
     actor: Actor,
+    /// Each group's (name, min, max) as first seen: what the run gives back at the end.
+    shapes: Mutex<Vec<(String, u32, u32)>>,
 }
 
 /// Carries out a fault's actions (shared with the operations' tasks).
@@ -103,6 +105,7 @@ impl Lab {
                 targets: Arc::new(targets),
                 faulted: Arc::default(),
             },
+            shapes: Mutex::default(),
         }
     }
 
@@ -239,9 +242,19 @@ impl Lab {
     pub async fn ready(&self, limit: Duration) -> Result<(), LabError> {
         let groups = self.groups_by_region().await;
         for (r, g) in self.targets().region.iter().zip(&groups) {
-            if let Some(g) = g {
-                self.set_desired(r.admin, &g.name, g.max).await;
-            }
+            let Some(g) = g else { continue };
+            let max = {
+                let mut shapes = self.shapes.lock().expect("not poisoned");
+                match shapes.iter().find(|s| s.0 == g.name) {
+                    Some(s) => s.2,
+                    None => {
+                        shapes.push((g.name.clone(), g.min, g.max));
+                        g.max
+                    }
+                }
+            };
+            // Pinned: with no load yet, target tracking would scale the group in again.
+            self.set_capacity(r.admin, &g.name, max, max, max).await;
         }
         let deadline = Instant::now() + limit;
         loop {
@@ -256,32 +269,33 @@ impl Lab {
         }
     }
 
-    /// Sets the desired capacity of `group` through the admin server at `admin` (logged
-    /// when refused).
-    async fn set_desired(&self, admin: SocketAddr, group: &str, desired: u32) {
-        let body = format!("{{\"desired\": {desired}}}");
+    /// Sets the size limits and desired capacity of `group` through the admin server at
+    /// `admin` (logged when refused).
+    async fn set_capacity(&self, admin: SocketAddr, group: &str, min: u32, max: u32, desired: u32) {
+        let body = format!("{{\"min\": {min}, \"max\": {max}, \"desired\": {desired}}}");
         if self
             .actor
-            .group_action(admin, group, "desired", &body)
+            .group_action(admin, group, "capacity", &body)
             .await
             .is_none()
         {
-            tracing::warn!(%group, desired, "setting the desired capacity failed");
+            tracing::warn!(%group, body, "setting the capacity failed");
         }
     }
 
-    /// Sets every group back to its minimum, where the lab starts, and waits (at most
-    /// `limit`) until the extra instances are drained and stopped. The setting is repeated:
-    /// target tracking, still reading the comparison's load for one more period, would
-    /// scale out again.
+    /// Gives every group its size limits back and sets it to its minimum, where the lab
+    /// starts, and waits (at most `limit`) until the extra instances are drained and
+    /// stopped. The setting is repeated: target tracking, still reading the comparison's
+    /// load for one more period, would scale out again.
     pub async fn restore(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
+        let shapes = self.shapes.lock().expect("not poisoned").clone();
         loop {
             let groups = self.groups_by_region().await;
-            let settled = groups
-                .iter()
-                .flatten()
-                .all(|g| g.instances.len() <= g.min as usize);
+            let settled = groups.iter().flatten().all(|g| {
+                let min = shapes.iter().find(|s| s.0 == g.name).map_or(g.min, |s| s.1);
+                g.instances.len() <= min as usize
+            });
             if settled {
                 return;
             }
@@ -290,8 +304,9 @@ impl Lab {
                 return;
             }
             for (r, g) in self.targets().region.iter().zip(groups) {
-                if let Some(g) = g {
-                    self.set_desired(r.admin, &g.name, g.min).await;
+                let shape = g.and_then(|g| shapes.iter().find(|s| s.0 == g.name));
+                if let Some((name, min, max)) = shape {
+                    self.set_capacity(r.admin, name, *min, *max, *min).await;
                 }
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -317,6 +332,9 @@ impl Lab {
             let serving = g.instances.iter().filter(|m| m.in_service()).count();
             if serving < g.max as usize || serving < g.instances.len() {
                 return Some(format!("{}: {serving} of {} in service", g.name, g.max));
+            }
+            if g.refresh.is_some() || g.instances.len() > g.max as usize {
+                return Some(format!("{}: an instance refresh is still running", g.name));
             }
         }
         let all: Vec<IpAddr> = t.dns_rr.instance.iter().map(|i| i.address).collect();
@@ -418,13 +436,14 @@ impl Actor {
             }
             Action::Capacity {
                 region: name,
+                min,
                 max,
                 desired,
             } => {
                 let r = region(name)?;
                 let body = match desired {
-                    Some(d) => format!("{{\"max\": {max}, \"desired\": {d}}}"),
-                    None => format!("{{\"max\": {max}}}"),
+                    Some(d) => format!("{{\"min\": {min}, \"max\": {max}, \"desired\": {d}}}"),
+                    None => format!("{{\"min\": {min}, \"max\": {max}}}"),
                 };
                 match self
                     .group_action(r.admin, &r.group, "capacity", &body)

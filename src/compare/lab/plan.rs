@@ -111,13 +111,15 @@ pub enum Action {
     },
     /// Drain (`true`) or undrain a `dns-rr` instance in its pool at every DNS server.
     Drain(IpAddr, bool),
-    /// New maximum (and desired capacity) of a region's scaling group.
+    /// New size limits (and desired capacity) of a region's scaling group.
     Capacity {
         /// The region.
         region: String,
+        /// Minimum size.
+        min: u32,
         /// Maximum size.
         max: u32,
-        /// Desired capacity (`None`: moved under the maximum).
+        /// Desired capacity (`None`: moved into the limits).
         desired: Option<u32>,
     },
     /// Start an instance refresh of a region's scaling group.
@@ -259,15 +261,16 @@ pub fn plan(scenario: Scenario, t: &LabTargets, groups: &[Group], ttl: Duration)
                 let Some(g) = groups.iter().find(|g| g.name == r.group) else {
                     continue;
                 };
-                let (region, max) = (r.name.clone(), g.max);
-                let one = Some(1);
+                let (region, min, max) = (r.name.clone(), g.min, g.max);
                 p.fault.push(Action::Capacity {
                     region: region.clone(),
+                    min: 1,
                     max: 1,
-                    desired: one,
+                    desired: Some(1),
                 });
                 p.undo.push(Action::Capacity {
                     region,
+                    min,
                     max,
                     desired: None,
                 });
@@ -476,12 +479,14 @@ mod tests {
             p.fault[1],
             Action::Capacity {
                 region: "eu-west".into(),
+                min: 1,
                 max: 1,
                 desired: Some(1)
             }
         );
         assert!(p.undo.contains(&Action::Capacity {
             region: "ap-northeast".into(),
+            min: 1,
             max: 4,
             desired: None
         }));
