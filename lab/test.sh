@@ -118,7 +118,7 @@ docker exec -d lab-client-us-east sh -c '
   done; wait'
 t=$(wait_for 40 'backends us-east | wc -l' '^[23]$') || {
   client us-east touch /tmp/stop-load; die "no scale-out within 40 s of load"; }
-ok "scale-out under load: $(backends us-east | wc -l) backends after $t s (target 5 requests/s per backend)"
+ok "scale-out under load: $(backends us-east | wc -l) backends after $t s (target 20 requests/s per backend)"
 sleep 5
 peak=$(backends us-east | wc -l)
 client us-east touch /tmp/stop-load

@@ -43,17 +43,8 @@ pub fn options(a: Args) -> anyhow::Result<(Options, Option<LabArg>)> {
         None => None,
     };
     let scenarios = match a.scenario.as_str() {
-        // The lab runs the scenarios it can stage (docs/lab.md says why not the others).
-        "all" if lab.is_some() => Scenario::ALL
-            .into_iter()
-            .filter(|s| lab::plan::unsupported(*s).is_none())
-            .collect(),
         "all" => Scenario::ALL.to_vec(),
         name => match Scenario::parse(name) {
-            Some(s) if lab.is_some() && lab::plan::unsupported(s).is_some() => {
-                let why = lab::plan::unsupported(s).unwrap_or_default();
-                bail!("--scenario: `{name}` does not run in the lab: {why}")
-            }
             Some(s) => vec![s],
             None => {
                 let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();

@@ -17,8 +17,9 @@
 //! - DNS queries per request come from the DNS servers' query counters per zone.
 //!
 //! Before each scenario the faults of the previous one are undone and the lab must answer
-//! as at the start ([`Lab::ready`]); after the last one the scaling groups go back to their
-//! minimum ([`Lab::restore`]).
+//! as at the start ([`Lab::ready`]: groups pinned at their maximum, or at their minimum for
+//! a load spike); after the last one the scaling groups get their limits back and go to
+//! their minimum ([`Lab::restore`]).
 
 pub mod plan;
 pub mod targets;
@@ -49,9 +50,6 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Why the lab could not run a comparison.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
-    /// A scenario the lab cannot stage.
-    #[error("scenario {0} does not run in the lab: {1}")]
-    Unsupported(&'static str, &'static str),
     /// The Docker daemon refused.
     #[error(transparent)]
     Docker(#[from] DockerError),
@@ -239,26 +237,39 @@ impl Lab {
     /// until the lab answers as at the start: every group full and in service, every
     /// `dns-rr` instance healthy and in the answer, every region's resolver answering
     /// `gslb` with its own balancer.
-    pub async fn ready(&self, limit: Duration) -> Result<(), LabError> {
+    pub async fn ready(&self, limit: Duration, scenario: Scenario) -> Result<(), LabError> {
         let groups = self.groups_by_region().await;
+        let mut want = Vec::new();
         for (r, g) in self.targets().region.iter().zip(&groups) {
             let Some(g) = g else { continue };
-            let max = {
+            let (min, max) = {
                 let mut shapes = self.shapes.lock().expect("not poisoned");
                 match shapes.iter().find(|s| s.0 == g.name) {
-                    Some(s) => s.2,
+                    Some(s) => (s.1, s.2),
                     None => {
                         shapes.push((g.name.clone(), g.min, g.max));
-                        g.max
+                        (g.min, g.max)
                     }
                 }
             };
-            // Pinned: with no load yet, target tracking would scale the group in again.
-            self.set_capacity(r.admin, &g.name, max, max, max).await;
+            // Pinned at the maximum: with no load yet, target tracking would scale the
+            // group in again. A load spike starts from the minimum and scales freely.
+            match scenario {
+                Scenario::LoadSpike => self.set_capacity(r.admin, &g.name, min, max, min).await,
+                _ => self.set_capacity(r.admin, &g.name, max, max, max).await,
+            }
+            want.push((
+                g.name.clone(),
+                if scenario == Scenario::LoadSpike {
+                    min
+                } else {
+                    max
+                },
+            ));
         }
         let deadline = Instant::now() + limit;
         loop {
-            let missing = self.not_ready().await;
+            let missing = self.not_ready(&want).await;
             let Some(what) = missing else {
                 return Ok(());
             };
@@ -322,19 +333,21 @@ impl Lab {
             .collect()
     }
 
-    /// The first thing not as at the start, if any.
-    async fn not_ready(&self) -> Option<String> {
+    /// The first thing not as at the start, if any; `want`: instances per group.
+    async fn not_ready(&self, want: &[(String, u32)]) -> Option<String> {
         let t = self.targets();
         for (r, g) in t.region.iter().zip(self.groups_by_region().await) {
             let Some(g) = g else {
                 return Some(format!("{}: no answer from {}", r.group, r.admin));
             };
+            let n = want.iter().find(|w| w.0 == g.name).map_or(g.max, |w| w.1) as usize;
             let serving = g.instances.iter().filter(|m| m.in_service()).count();
-            if serving < g.max as usize || serving < g.instances.len() {
-                return Some(format!("{}: {serving} of {} in service", g.name, g.max));
-            }
-            if g.refresh.is_some() || g.instances.len() > g.max as usize {
-                return Some(format!("{}: an instance refresh is still running", g.name));
+            if serving < n || g.instances.len() > n || g.refresh.is_some() {
+                let all = g.instances.len();
+                return Some(format!(
+                    "{}: {serving} of {all} in service, want {n}",
+                    g.name
+                ));
             }
         }
         let all: Vec<IpAddr> = t.dns_rr.instance.iter().map(|i| i.address).collect();
@@ -527,17 +540,23 @@ pub async fn run(
     lab: &Lab,
     mut progress: impl FnMut(Scenario, Duration, Duration),
 ) -> Result<Vec<Run>, CompareError> {
-    for &s in &options.scenarios {
-        if let Some(why) = plan::unsupported(s) {
-            return Err(LabError::Unsupported(s.name(), why).into());
-        }
-    }
     let mut runs = Vec::new();
     let all = async {
         for &scenario in &options.scenarios {
-            lab.ready(READY).await?;
+            lab.ready(READY, scenario).await?;
             let fronts = lab.fronts().await;
             let stage = Stage::Lab(lab);
+            // The lab's groups scale on requests: the spike grows from a quarter of the
+            // population to all of it, so that the base load leaves room to scale out.
+            let spike = Options {
+                clients: (options.clients / super::SPIKE).max(fronts[0].origins.len()),
+                ..options.clone()
+            };
+            let options = if scenario == Scenario::LoadSpike {
+                &spike
+            } else {
+                options
+            };
             let result = super::one(options, scenario, &fronts, &stage, &mut progress).await;
             lab.heal().await;
             runs.extend(result);
@@ -568,6 +587,13 @@ pub fn describe(scenario: Scenario, t: &LabTargets) -> String {
         Scenario::SlowInstance => format!(
             "A third of the way in, one instance of {r} answers `GET /` 300 ms late (a dns-rr \
              container, and the oldest backend of {r}'s group); it stays healthy."
+        ),
+        Scenario::LoadSpike => format!(
+            "Each region's scaling group starts at its minimum (one backend; target tracking \
+             at the lab's 20 requests/s per backend, maximum 3); a third of the way in, the \
+             client population grows {}x (from a quarter of `--clients` to all of them). The \
+             dns-rr instances are a fixed fleet of six.",
+            super::SPIKE
         ),
         Scenario::DeployDrain => format!(
             "A third of the way in, {r} is redeployed one instance at a time: its scaling \

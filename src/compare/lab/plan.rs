@@ -150,18 +150,6 @@ pub struct Plan {
     pub steps: [Vec<Action>; 3],
 }
 
-/// Why a scenario does not run in the lab (`None`: it does).
-pub fn unsupported(scenario: Scenario) -> Option<&'static str> {
-    match scenario {
-        Scenario::LoadSpike => Some(
-            "the lab's dns-rr instances are a fixed fleet (the scalers run in the balancers \
-             and cannot register instances in the DNS servers' pools), and the comparison's \
-             base load already holds the lab's groups at their maximum",
-        ),
-        _ => None,
-    }
-}
-
 /// The fault of `scenario` on the fault region of `t`; `groups` as the balancers tell them,
 /// `ttl` of the `dns-rr` answers (how long a drained instance stays in caches).
 pub fn plan(scenario: Scenario, t: &LabTargets, groups: &[Group], ttl: Duration) -> Plan {
@@ -278,6 +266,7 @@ pub fn plan(scenario: Scenario, t: &LabTargets, groups: &[Group], ttl: Duration)
             p.steps[1] = vec![Action::Settled(vec![t.lb.region.clone()], Some(1))];
             p.steps[2] = vec![Action::Settled(all_regions, Some(1))];
         }
+        // The spike is the clients'.
         Scenario::Steady | Scenario::LoadSpike => {}
     }
     p
@@ -519,14 +508,5 @@ mod tests {
         assert!(g.settled(Some(1)));
         g.refresh = Some(serde_json::json!({"total": 2, "remaining": 1}));
         assert!(!g.settled(None), "refreshing");
-    }
-
-    #[test]
-    fn only_the_scenarios_the_lab_can_stage_run_there() {
-        let skipped: Vec<_> = Scenario::ALL
-            .into_iter()
-            .filter(|s| unsupported(*s).is_some())
-            .collect();
-        assert_eq!(skipped, [Scenario::LoadSpike]);
     }
 }
