@@ -10,9 +10,10 @@
 #         of bench/lib.sh (CPU 0): wrk on CPU 1 (1 thread, 50 connections) for SECONDS,
 #         once with keep-alive (many small requests on few connections) and once with
 #         "Connection: close" (a new client and target connection per request) -> req/s, p99.
-# "direct" is the same load without a proxy (the ceiling). Each round measures every test
-# on direct, HAProxy and roundhouse in turn; the table gives medians over --runs rounds and
-# the median of the per-round ratios roundhouse / HAProxy.
+# "direct" is the same load without a proxy (the ceiling). Each round measures each test on
+# direct, then HAProxy and roundhouse back to back (which goes first alternates by round);
+# the table gives medians over --runs rounds and the median of the per-round ratios
+# roundhouse / HAProxy.
 # usage: bench/tcp.sh [--runs N] [--seconds N] [--threads N]     env: SINK_CPU, STREAMS
 # Needs: haproxy, nginx-light, wrk, iperf3, curl (Debian) and ../shared/bench.
 set -euo pipefail
@@ -61,11 +62,20 @@ except Exception: print("NA")' "$WORK/iperf.json")
 
 echo "load before: $(cat /proc/loadavg)"
 : > "$WORK/results"
+# measure TEST PEER: one run of TEST through PEER, as "k=v" fields.
+measure() {
+  case $1 in
+    bulk) bulk "$2";;
+    keepalive) wrk_run "$secs" "http://${WEB_AT[$2]}/";;
+    close) wrk_run "$secs" "http://${WEB_AT[$2]}/" -H 'Connection: close';;
+  esac
+}
+# The two proxies are measured back to back on each test, in turns first, so that a change
+# in the machine's load falls on both alike.
 for run in $(seq "$runs"); do
-  for p in direct haproxy roundhouse; do
-    echo "run=$run peer=$p test=bulk $(bulk "$p")"
-    echo "run=$run peer=$p test=keepalive $(wrk_run "$secs" "http://${WEB_AT[$p]}/")"
-    echo "run=$run peer=$p test=close $(wrk_run "$secs" "http://${WEB_AT[$p]}/" -H 'Connection: close')"
+  order="haproxy roundhouse"; [ $((run % 2)) = 0 ] && order="roundhouse haproxy"
+  for t in bulk keepalive close; do
+    for p in direct $order; do echo "run=$run peer=$p test=$t $(measure "$t" "$p")"; done
   done | tee -a "$WORK/results" >&2
 done
 echo "load after: $(cat /proc/loadavg)"
