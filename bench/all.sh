@@ -2,8 +2,9 @@
 # Every side-by-side benchmark in one run, summarised in one table: each measure, roundhouse,
 # the peer, and the ratio (higher is better for throughput; for p99 and memory, lower is
 # better, and the ratio is roundhouse ÷ peer as printed). Runs bench/dns.sh --static (knotd,
-# NSD), bench/dns.sh (gdnsd DYNA, PowerDNS LUA), bench/http.sh (HAProxy, nginx) and
-# bench/memory.sh (knotd), keeping each script's full output in the work directory it names.
+# NSD), bench/dns.sh (gdnsd DYNA, PowerDNS LUA), bench/http.sh (HAProxy, nginx), bench/tcp.sh
+# (HAProxy mode tcp) and bench/memory.sh (knotd), keeping each script's full output in the
+# work directory it names.
 # usage: bench/all.sh [--runs N] [--seconds N] [--records N]
 # Needs what those scripts need (see each one) and ../shared/bench.
 set -euo pipefail
@@ -21,6 +22,7 @@ echo "load before: $(cat /proc/loadavg); full outputs in $out"
 "$root/bench/dns.sh" --static --runs "$runs" --seconds "$secs" --peers "knot nsd" > "$out/dns-static.txt" 2>&1
 "$root/bench/dns.sh" --runs "$runs" --seconds "$secs" --peers "gdnsd pdns" > "$out/dns-pool.txt" 2>&1
 "$root/bench/http.sh" --runs "$runs" --seconds "$secs" > "$out/http.txt" 2>&1
+"$root/bench/tcp.sh" --runs "$runs" --seconds "$secs" > "$out/tcp.txt" 2>&1
 "$root/bench/memory.sh" "$records" > "$out/memory.txt" 2>&1 || true
 
 # col FILE ROW COLUMN: the value in the table row whose first field is ROW, under the header
@@ -47,6 +49,11 @@ h=$out/http.txt; c=$(cand "$h")
 row "HTTP balancer, requests/s" "$(col "$h" "$c" req_per_s)" "$(col "$h" haproxy req_per_s)" HAProxy
 row "HTTP balancer, p99 ms" "$(col "$h" "$c" p99_ms)" "$(col "$h" haproxy p99_ms)" HAProxy
 row "HTTP balancer, requests/s" "$(col "$h" "$c" req_per_s)" "$(col "$h" nginx req_per_s)" nginx
+t=$out/tcp.txt
+row "L4 TCP bulk (iperf3), MB/s" "$(col "$t" roundhouse bulk_MBps)" "$(col "$t" haproxy bulk_MBps)" "HAProxy mode tcp"
+row "L4 TCP keep-alive, requests/s" "$(col "$t" roundhouse ka_req_per_s)" "$(col "$t" haproxy ka_req_per_s)" "HAProxy mode tcp"
+row "L4 TCP keep-alive, p99 ms" "$(col "$t" roundhouse ka_p99_ms)" "$(col "$t" haproxy ka_p99_ms)" "HAProxy mode tcp"
+row "L4 TCP new connection each, requests/s" "$(col "$t" roundhouse new_req_per_s)" "$(col "$t" haproxy new_req_per_s)" "HAProxy mode tcp"
 m=$out/memory.txt
 mem() { awk -v who="$1" -v what="$2" '/^generated/ && $0 ~ who {
           for (i = 1; i <= NF; i++) { if (what == "load" && $i == "load") v = $(i+1); if (what == "rss" && $i == "RSS") v = $(i+1) } }

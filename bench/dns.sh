@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # DNS throughput next to knotd, NSD, gdnsd and PowerDNS LUA records: same zone, same query
-# mix, same pinning, same run. Starts roundhouse (release build, 1 worker thread, CPU 0) on
+# mix, same pinning, same run. Starts roundhouse (release build, --threads N worker threads,
+# default 1, pinned to CPUs 0..N-1; the peers stay at one thread on CPU 0) on
 # 127.0.0.1:15320 serving the benchmark zone with www.example.test bound to a round-robin
 # pool of 127.0.0.11-14 health-checked over HTTP on port 15310 (as gdnsd's multifo +
 # http_status and PowerDNS's ifportup in the same script; --static serves www's four A
@@ -24,6 +25,9 @@ while [ $# -gt 0 ]; do
 done
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 work=$(mktemp -d)
+WORK=$work
+. "$root/bench/lib.sh"
+trap cleanup EXIT
 mkdir -p "$work/zones"
 printf '[dns]\nlisten = ["127.0.0.1:15320"]\nzones_dir = "zones"\n[log]\nlevel = "warn"\n' > "$work/roundhouse.toml"
 if [ "$static" = 1 ]; then
@@ -47,9 +51,8 @@ pool = "www"
 ttl = "300s"
 TOML
 fi
-taskset -c 0 "$root/target/release/roundhouse" serve --threads "$threads" --config "$work/roundhouse.toml" > /dev/null 2> "$work/log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+start_roundhouse "$threads" "$work/roundhouse.toml"
+pid=$LAST_PID
 for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p 15320 www.example.test A 2>/dev/null | grep -q . && break; sleep 0.1; done
 echo "load: $(cat /proc/loadavg)"
 "$bench/peers-dns.sh" --candidate 127.0.0.1:15320 --runs "$runs" --seconds "$secs" --peers "$peers"

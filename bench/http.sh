@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # HTTP balancer throughput next to HAProxy and nginx: same three backends, same pinning,
-# same run. Starts roundhouse (release build, 1 worker thread, CPU 0) with a listener on
+# same run. Starts roundhouse (release build, --threads N worker threads, default 1, pinned
+# to CPUs 0..N-1; the peers stay at one thread on CPU 0) with a listener on
 # 127.0.0.1:15340 forwarding round robin to 127.0.0.21:15331, 127.0.0.22:15332 and
 # 127.0.0.23:15333 (TCP health checks every 2 s), then runs ../shared/bench/peers-http.sh
 # with it as the candidate; the table gives req/s and latency as ratios to HAProxy.
@@ -18,30 +19,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
-work=$(mktemp -d)
-mkdir -p "$work/zones"
-cat > "$work/roundhouse.toml" <<'TOML'
-[dns]
-listen = ["127.0.0.1:0"]
-zones_dir = ""
-[log]
-level = "warn"
-[health_check.tcp]
-protocol = "tcp"
-interval = "2s"
-timeout = "1s"
-healthy_threshold = 2
-[target_group.web]
-health_check = "tcp"
-targets = [{ address = "127.0.0.21:15331" }, { address = "127.0.0.22:15332" }, { address = "127.0.0.23:15333" }]
-[[listener]]
-name = "web"
-listen = "127.0.0.1:15340"
-target_group = "web"
-TOML
-taskset -c 0 "$root/target/release/roundhouse" serve --threads "$threads" --config "$work/roundhouse.toml" > /dev/null 2> "$work/log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+WORK=$(mktemp -d)
+. "$root/bench/lib.sh"
+trap cleanup EXIT
+{ rh_base; rh_listener web http 15340 "${WEB[@]}"; } > "$WORK/roundhouse.toml"
+start_roundhouse "$threads" "$WORK/roundhouse.toml"
+pid=$LAST_PID
 echo "load: $(cat /proc/loadavg)"
 "$bench/peers-http.sh" --candidate 127.0.0.1:15340 --runs "$runs" --seconds "$secs"
 echo "roundhouse RSS after the run: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"

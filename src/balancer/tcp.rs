@@ -13,10 +13,10 @@ use crate::shutdown::Closing;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,8 +28,12 @@ pub const MAX_ATTEMPTS: usize = 3;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(350);
 /// Default time allowed to connect to one target (NLB's target connect timeout).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes read per copy step in each direction.
+/// Bytes read per copy step in each direction at first: enough for a request or an answer,
+/// and small, since most connections stay small (a pair holds two of them).
 const BUFFER: usize = 16 * 1024;
+/// What a direction's buffer grows to once a read has filled it: a bulk stream then moves
+/// in four times fewer system calls (and, on loopback, four times fewer packets).
+const BULK_BUFFER: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -183,14 +187,16 @@ enum Ended {
 
 /// Copies both ways. EOF on one side is passed on as a half-close and the other direction
 /// goes on; an error in either direction ends both. The sockets close when this returns.
-async fn pipe(client: TcpStream, target: TcpStream, idle: Duration) -> io::Result<Ended> {
-    let (client_rd, client_wr) = client.into_split();
-    let (target_rd, target_wr) = target.into_split();
+async fn pipe(mut client: TcpStream, mut target: TcpStream, idle: Duration) -> io::Result<Ended> {
+    // Borrowed halves: no reference count per pair, and no shutdown when a half is dropped.
+    let (client_rd, client_wr) = client.split();
+    let (target_rd, target_wr) = target.split();
     let activity = Activity::new();
+    let one_ended = AtomicBool::new(false);
     let copy = async {
         tokio::try_join!(
-            one_way(client_rd, target_wr, &activity),
-            one_way(target_rd, client_wr, &activity),
+            one_way(client_rd, target_wr, &activity, &one_ended),
+            one_way(target_rd, client_wr, &activity, &one_ended),
         )
     };
     tokio::select! {
@@ -199,24 +205,33 @@ async fn pipe(client: TcpStream, target: TcpStream, idle: Duration) -> io::Resul
     }
 }
 
-/// Copies `from` into `to` until EOF, then shuts down `to`'s write side.
+/// Copies `from` into `to` until EOF, then shuts down `to`'s write side unless the other
+/// direction has already ended (`one_ended`): then both sockets are about to close, and the
+/// close sends the same FIN one system call sooner. The buffer starts at [`BUFFER`] and
+/// grows once to [`BULK_BUFFER`] the first time a read fills it.
 async fn one_way(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
     activity: &Activity,
+    one_ended: &AtomicBool,
 ) -> io::Result<u64> {
     let mut buf = vec![0u8; BUFFER];
     let mut total = 0u64;
     loop {
         let n = from.read(&mut buf).await?;
         if n == 0 {
-            to.shutdown().await?;
+            if !one_ended.swap(true, Ordering::Relaxed) {
+                to.shutdown().await?;
+            }
             return Ok(total);
         }
         activity.touch();
         to.write_all(&buf[..n]).await?;
         activity.touch();
         total += n as u64;
+        if n == buf.len() && buf.len() < BULK_BUFFER {
+            buf.resize(BULK_BUFFER, 0);
+        }
     }
 }
 

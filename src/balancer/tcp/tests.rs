@@ -120,6 +120,8 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// The mebibyte fills the first buffer in each direction, so it also crosses the growth to
+/// the bulk buffer size.
 #[tokio::test]
 async fn forwards_bytes_both_ways_including_a_mebibyte() {
     let (target, _t) = echo_target().await;
