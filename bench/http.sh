@@ -12,16 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bench=$root/../shared/bench
 [ -d "$bench" ] || { echo "skipped: ../shared/bench is absent"; exit 0; }
 runs=3; secs=10; threads=1
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2;; --seconds) secs=$2; shift 2;; --threads) threads=$2; shift 2;;
-    *) echo "unknown argument $1" >&2; exit 2;;
-  esac
-done
-cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
-WORK=$(mktemp -d)
 . "$root/bench/lib.sh"
-trap cleanup EXIT
+bench_start "$@"
 { rh_base; rh_listener web http 15340 "${WEB[@]}"; } > "$WORK/roundhouse.toml"
 start_roundhouse "$threads" "$WORK/roundhouse.toml"
 pid=$LAST_PID

@@ -6,6 +6,22 @@
 bench=$root/../shared/bench
 . "$bench/lib.sh"
 
+# bench_start [ARGS...]: reads --runs N, --seconds N and --threads N into runs, secs and
+# threads (the caller's defaults stand otherwise; anything else is an error), builds the
+# release binary, makes the scratch dir WORK and stops everything started on exit.
+bench_start() {
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --runs) runs=$2; shift 2;; --seconds) secs=$2; shift 2;; --threads) threads=$2; shift 2;;
+      *) echo "unknown argument $1" >&2; exit 2;;
+    esac
+  done
+  cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
+  WORK=$(mktemp -d)
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
 # The web backends peers-http.sh also uses: each answers 200 with a ~14-byte body.
 WEB=(127.0.0.21:15331 127.0.0.22:15332 127.0.0.23:15333)
 

@@ -20,17 +20,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ -d "$root/../shared/bench" ] || { echo "skipped: ../shared/bench is absent"; exit 0; }
 runs=3; secs=10; threads=1
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2;; --seconds) secs=$2; shift 2;; --threads) threads=$2; shift 2;;
-    *) echo "unknown argument $1" >&2; exit 2;;
-  esac
-done
-cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
-WORK=$(mktemp -d)
 . "$root/bench/lib.sh"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_start "$@"
 sink=127.0.0.31:15384
 declare -A WEB_AT=([direct]=${WEB[0]} [haproxy]=127.0.0.1:15382 [roundhouse]=127.0.0.1:15380)
 declare -A BULK_AT=([direct]=$sink [haproxy]=127.0.0.1:15383 [roundhouse]=127.0.0.1:15381)

@@ -16,18 +16,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [ -d "$root/../shared/bench" ] || { echo "skipped: ../shared/bench is absent"; exit 0; }
-runs=3; secs=10
-while [ $# -gt 0 ]; do
-  case $1 in
-    --runs) runs=$2; shift 2;; --seconds) secs=$2; shift 2;;
-    *) echo "unknown argument $1" >&2; exit 2;;
-  esac
-done
-cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
-WORK=$(mktemp -d)
+runs=3; secs=10; threads=1
 . "$root/bench/lib.sh"
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_start "$@"
 mkdir -p "$WORK/zones"
 cp "$bench/zones/example.test.zone" "$WORK/zones/"
 { rh_base 127.0.0.1:15390 zones; rh_listener web http 15392 "${WEB[@]}"; } > "$WORK/roundhouse.toml"
