@@ -79,6 +79,7 @@ pub(crate) fn parse_rdata(
         if !super::text::wire_is_valid(rtype, out) {
             return Err(cur.err("RFC 3597 data is not valid for this type"));
         }
+        canonical_generic(rtype, out);
     } else {
         match types::form_of(rtype) {
             Form::Fields(fields) => {
@@ -188,6 +189,23 @@ pub(crate) fn number(b: &[u8], max: u64, cur: &Cursor<'_>) -> Result<u64, PErr> 
         Some(v) if v <= max => Ok(v),
         Some(_) => Err(cur.err(format!("number out of range (max {max})"))),
         None => Err(cur.err(format!("invalid number '{}'", String::from_utf8_lossy(b)))),
+    }
+}
+
+/// RFC 3597 data of a type with a text form, as that text form would have given it (names
+/// lowercased): printed and parsed once more, so that a zone reads back as it loaded.
+fn canonical_generic(rtype: u16, out: &mut Vec<u8>) {
+    if !matches!(types::form_of(rtype), Form::Fields(_) | Form::Special) {
+        return;
+    }
+    let line = format!(
+        ". 0 IN {} {}\n",
+        types::type_to_string(rtype),
+        super::text::rdata_to_text(rtype, out)
+    );
+    let parsed = super::parser::parse(line.as_bytes(), std::path::Path::new(""), &Name::root());
+    if let Ok(Some(r)) = parsed.map(|r| r.into_iter().next()) {
+        *out = r.rdata;
     }
 }
 

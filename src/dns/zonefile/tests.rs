@@ -526,3 +526,11 @@ fn text_output() {
     assert_eq!(rdata_to_text(16, b"\x03a\"b"), "\"a\\\"b\"");
     assert_eq!(type_to_string(28), "AAAA");
 }
+
+#[test]
+fn rfc3597_data_of_a_known_type_reads_as_its_text_form_would() {
+    // CNAME `A.` as generic data: the name is lowercased as in text.
+    assert_eq!(rdata_of("CNAME", r"\# 3 014100").unwrap(), b"\x01a\x00");
+    // A type without a text form keeps its bytes.
+    assert_eq!(rdata_of("TYPE65280", r"\# 3 014100").unwrap(), b"\x01A\x00");
+}
