@@ -22,8 +22,8 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 IMAGE=roundhouse-lab/roundhouse:lab
 LABEL=roundhouse-lab.compare=1
-# Bounded: 12 clients per setup and 20 s per scenario unless told otherwise (four
-# scenarios, with the waits between them, take about two minutes).
+# Bounded: 12 clients per setup and 20 s per scenario unless told otherwise (seven
+# scenarios, with the waits between them, take about three and a half minutes).
 [[ " ${args[*]-} " == *" --clients "* ]] || args+=(--clients 12)
 [[ " ${args[*]-} " == *" --duration "* ]] || args+=(--duration 20s)
 
