@@ -91,6 +91,11 @@ pub(crate) fn parse_rdata(
             Form::Generic => return Err(cur.err("type has no text form; use \\# (RFC 3597)")),
             Form::Forbidden => return Err(cur.err("record type not allowed in a zone")),
         }
+        // Text that yields no valid RDATA (e.g. an empty DHCID digest) would print as
+        // `\#` data that reads back as invalid.
+        if !super::text::wire_is_valid(rtype, out) {
+            return Err(cur.err("RDATA is not valid for this type"));
+        }
     }
     if let Some((_, t)) = cur.peek() {
         return Err(PErr::new(t.line, "trailing data after RDATA"));
