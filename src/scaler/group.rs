@@ -48,15 +48,18 @@ pub type DrainView = Arc<dyn Fn(SocketAddr) -> Vec<CancellationToken> + Send + S
 
 /// New size limits and desired capacity of a group (AWS `UpdateAutoScalingGroup`); a field
 /// left out keeps its value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityUpdate {
     /// Minimum size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min: Option<u32>,
     /// Maximum size.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<u32>,
     /// Desired capacity: must lie within the (new) min and max; left out, the current one
     /// is moved into them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub desired: Option<u32>,
 }
 

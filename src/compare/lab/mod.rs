@@ -29,6 +29,7 @@ use super::dns::{query_a, query_a_from};
 use super::http::Connection;
 use super::setup::Kind;
 use super::{CompareError, Front, Operation, Options, Origin, Run, Scenario, Stage};
+use crate::scaler::CapacityUpdate;
 use crate::scaler::docker_api::{DockerError, Engine};
 use plan::{Action, Group};
 use std::net::{IpAddr, SocketAddr};
@@ -254,18 +255,12 @@ impl Lab {
             };
             // Pinned at the maximum: with no load yet, target tracking would scale the
             // group in again. A load spike starts from the minimum and scales freely.
-            match scenario {
-                Scenario::LoadSpike => self.set_capacity(r.admin, &g.name, min, max, min).await,
-                _ => self.set_capacity(r.admin, &g.name, max, max, max).await,
-            }
-            want.push((
-                g.name.clone(),
-                if scenario == Scenario::LoadSpike {
-                    min
-                } else {
-                    max
-                },
-            ));
+            let (floor, size) = match scenario {
+                Scenario::LoadSpike => (min, min),
+                _ => (max, max),
+            };
+            self.set_capacity(r.admin, &g.name, floor, max, size).await;
+            want.push((g.name.clone(), size));
         }
         let deadline = Instant::now() + limit;
         loop {
@@ -283,14 +278,13 @@ impl Lab {
     /// Sets the size limits and desired capacity of `group` through the admin server at
     /// `admin` (logged when refused).
     async fn set_capacity(&self, admin: SocketAddr, group: &str, min: u32, max: u32, desired: u32) {
-        let body = format!("{{\"min\": {min}, \"max\": {max}, \"desired\": {desired}}}");
-        if self
-            .actor
-            .group_action(admin, group, "capacity", &body)
-            .await
-            .is_none()
-        {
-            tracing::warn!(%group, body, "setting the capacity failed");
+        let c = CapacityUpdate {
+            min: Some(min),
+            max: Some(max),
+            desired: Some(desired),
+        };
+        if self.actor.capacity(admin, group, c).await.is_none() {
+            tracing::warn!(%group, ?c, "setting the capacity failed");
         }
     }
 
@@ -413,6 +407,12 @@ impl Actor {
         ask(admin, "POST", &path, &auth, body).await
     }
 
+    /// `POST .../GROUP/capacity` with `c`; the answer's body.
+    async fn capacity(&self, admin: SocketAddr, group: &str, c: CapacityUpdate) -> Option<String> {
+        let body = serde_json::to_string(&c).expect("plain numbers");
+        self.group_action(admin, group, "capacity", &body).await
+    }
+
     async fn act(&self, a: &Action) -> Result<(), DockerError> {
         let t = &self.targets;
         let refused = |what: String| DockerError::Http {
@@ -454,16 +454,14 @@ impl Actor {
                 desired,
             } => {
                 let r = region(name)?;
-                let body = match desired {
-                    Some(d) => format!("{{\"min\": {min}, \"max\": {max}, \"desired\": {d}}}"),
-                    None => format!("{{\"min\": {min}, \"max\": {max}}}"),
+                let c = CapacityUpdate {
+                    min: Some(*min),
+                    max: Some(*max),
+                    desired: *desired,
                 };
-                match self
-                    .group_action(r.admin, &r.group, "capacity", &body)
-                    .await
-                {
+                match self.capacity(r.admin, &r.group, c).await {
                     Some(_) => Ok(()),
-                    None => Err(refused(format!("{} capacity {body}", r.group))),
+                    None => Err(refused(format!("{} capacity {c:?}", r.group))),
                 }
             }
             Action::Refresh(name) => {
