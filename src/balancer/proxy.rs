@@ -45,7 +45,7 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// Targets tried per request when connecting fails.
 pub const MAX_ATTEMPTS: usize = 3;
 
-type Body = Either<Tracked, Full<Bytes>>;
+pub(super) type Body = Either<Tracked, Full<Bytes>>;
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// What every listener shares.
@@ -81,14 +81,17 @@ impl BalancerState {
 }
 
 /// One listener's fixed facts, shared by its connections.
-struct Site {
-    name: Arc<str>,
-    port: u16,
-    protocol: Protocol,
+pub(super) struct Site {
+    pub(super) name: Arc<str>,
+    pub(super) port: u16,
+    pub(super) protocol: Protocol,
+    /// Target connections of the general path.
     client: HttpClient,
+    /// Idle target connections of the direct path.
+    pub(super) pool: super::h1::Pool,
     /// The listener's counts (connections and responses).
-    counts: Arc<super::conns::Connections>,
-    limits: Limits,
+    pub(super) counts: Arc<super::conns::Connections>,
+    pub(super) limits: Limits,
 }
 
 /// Accepts HTTP connections for `listener` until `stop` or closing begins (the accept loop
@@ -115,6 +118,7 @@ pub async fn run_listener(
         port,
         protocol: listener.protocol,
         client,
+        pool: super::h1::Pool::default(),
         counts: state.connections(&listener.name),
         limits: Limits {
             header: listener.timeouts.header,
@@ -148,7 +152,7 @@ pub async fn run_listener(
             _admitted: admitted,
         };
         let Some(tls) = tls.clone() else {
-            closing.spawn(serve(io, peer, site, state, Proto::Http1, stages));
+            closing.spawn(super::h1::serve(io, peer, site, state, stages));
             continue;
         };
         closing.spawn(async move {
@@ -171,30 +175,30 @@ pub async fn run_listener(
 
 /// The HTTP version a client connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Proto {
+pub(super) enum Proto {
     Http1,
     Http2,
 }
 
 /// Per-connection limits of a listener.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
-    header: Duration,
-    body: Duration,
-    max_header_bytes: usize,
-    max_uri_bytes: usize,
+pub(super) struct Limits {
+    pub(super) header: Duration,
+    pub(super) body: Duration,
+    pub(super) max_header_bytes: usize,
+    pub(super) max_uri_bytes: usize,
 }
 
 /// How a connection ends: gracefully once closing begins, at once at `shutdown`; its place
 /// under `max_connections` is given back when it ends.
-struct Stages {
-    closing: Closing,
-    shutdown: CancellationToken,
+pub(super) struct Stages {
+    pub(super) closing: Closing,
+    pub(super) shutdown: CancellationToken,
     _admitted: Admitted,
 }
 
-/// Serves one client connection.
-fn serve<I>(
+/// Serves one client connection through hyper (the general path).
+pub(super) fn serve<I>(
     io: I,
     peer: SocketAddr,
     site: Arc<Site>,
@@ -277,22 +281,41 @@ async fn handle(
         return plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
     };
     let host = host_of(&req);
-    let path = req.uri().path();
-    if listener.health_path.as_deref() == Some(path) {
-        return health(listener, &groups, &state.health.load());
-    }
     let view = RequestView {
         host: &host,
-        path,
+        path: req.uri().path(),
         query: req.uri().query().unwrap_or(""),
         method: req.method().as_str(),
         headers: req.headers(),
         source: peer.ip(),
     };
-    match route(&listener.rules, &listener.default_action, &view) {
-        Action::Fixed(f) => fixed(f),
+    match decide(&view, site, state, &groups, listener) {
+        Decision::Answer(resp) => resp,
+        Decision::Forward(group) => forward(req, peer, site, state, &groups, group, listener).await,
+    }
+}
+
+/// What a request gets: an answer from the balancer itself, or a forward to a target group.
+pub(super) enum Decision {
+    Answer(Response<Body>),
+    Forward(usize),
+}
+
+/// Routes a request by its listener's rules (both paths).
+pub(super) fn decide(
+    view: &RequestView<'_>,
+    site: &Site,
+    state: &BalancerState,
+    groups: &Groups,
+    listener: &Listener,
+) -> Decision {
+    if listener.health_path.as_deref() == Some(view.path) {
+        return Decision::Answer(health(listener, groups, &state.health.load()));
+    }
+    match route(&listener.rules, &listener.default_action, view) {
+        Action::Fixed(f) => Decision::Answer(fixed(f)),
         Action::Redirect(r) => {
-            let location = r.location(site.protocol.as_str(), site.port, &view);
+            let location = r.location(site.protocol.as_str(), site.port, view);
             let mut resp = plain(
                 StatusCode::from_u16(r.status).unwrap_or(StatusCode::FOUND),
                 "",
@@ -300,15 +323,85 @@ async fn handle(
             if let Ok(v) = HeaderValue::from_str(&location) {
                 resp.headers_mut().insert(LOCATION, v);
             }
-            resp
+            Decision::Answer(resp)
         }
         Action::Forward(split) => {
             let turn = state.turns.fetch_add(1, Ordering::Relaxed);
             // Group-level stickiness: a client with a cookie for one of the groups stays there.
             let health = state.health.load();
-            let group = sticky_group(split, &groups, req.headers(), &health)
-                .unwrap_or_else(|| weighted_choice(split, turn));
-            forward(req, peer, site, state, &groups, group, listener).await
+            Decision::Forward(
+                sticky_group(split, groups, view.headers, &health)
+                    .unwrap_or_else(|| weighted_choice(split, turn)),
+            )
+        }
+    }
+}
+
+/// The targets one request tries in turn: its sticky target while that is available, then
+/// the group's algorithm, none twice, at most [`MAX_ATTEMPTS`].
+pub(super) struct Attempts<'a> {
+    groups: &'a Groups,
+    group: usize,
+    client: std::net::IpAddr,
+    key: Option<&'a str>,
+    sticky: Option<usize>,
+    tried: [usize; MAX_ATTEMPTS],
+    count: usize,
+}
+
+impl<'a> Attempts<'a> {
+    /// The attempts of a request with `headers` from `client` to target group `group`.
+    pub(super) fn new(
+        groups: &'a Groups,
+        group: usize,
+        headers: &'a hyper::HeaderMap,
+        client: std::net::IpAddr,
+        health: &HealthTable,
+    ) -> Attempts<'a> {
+        let tg = &groups.config().target_groups[group];
+        Attempts {
+            groups,
+            group,
+            client,
+            key: tg
+                .hash_key
+                .as_ref()
+                .and_then(|k| super::hash_value(k, headers)),
+            sticky: tg
+                .stickiness
+                .as_ref()
+                .and_then(|_| sticky::sticky_target(headers, &tg.name, &tg.targets))
+                .filter(|&t| groups.available(group, t, health)),
+            tried: [0; MAX_ATTEMPTS],
+            count: 0,
+        }
+    }
+
+    /// The next target to try, if any is left.
+    pub(super) fn next(&mut self, health: &HealthTable) -> Option<usize> {
+        if self.count == MAX_ATTEMPTS {
+            return None;
+        }
+        let pick = Pick {
+            client: self.client,
+            key: self.key,
+            tried: &self.tried[..self.count],
+        };
+        let target = self
+            .sticky
+            .take()
+            .or_else(|| self.groups.pick(self.group, health, &pick))?;
+        self.tried[self.count] = target;
+        self.count += 1;
+        Some(target)
+    }
+
+    /// The answer once no target is left: 503 when none was tried, else 502.
+    pub(super) fn exhausted(&self) -> Response<Body> {
+        if self.count == 0 {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n")
+        } else {
+            plain(StatusCode::BAD_GATEWAY, "no target could be reached\n")
         }
     }
 }
@@ -406,27 +499,14 @@ async fn forward(
     let authority = parts.uri.authority().cloned();
     forwarded_headers(&mut parts.headers, authority.as_ref(), peer, site);
     let tg = &groups.config().target_groups[group];
-    let health = state.health.load();
-    // A sticky client goes back to its target while that target is available.
-    let mut sticky = tg
-        .stickiness
-        .as_ref()
-        .and_then(|_| sticky::sticky_target(&parts.headers, &tg.name, &tg.targets))
-        .filter(|&t| groups.available(group, t, &health));
-    let key = tg.hash_key.as_ref();
-    let key = key.and_then(|k| super::hash_value(k, &parts.headers));
-    let mut tried = Vec::new();
-    while tried.len() < MAX_ATTEMPTS {
-        let health = state.health.load();
-        let pick = Pick {
-            client: peer.ip(),
-            key,
-            tried: &tried,
-        };
-        let Some(target) = sticky.take().or_else(|| groups.pick(group, &health, &pick)) else {
-            break;
-        };
-        tried.push(target);
+    let mut attempts = Attempts::new(
+        groups,
+        group,
+        &parts.headers,
+        peer.ip(),
+        &state.health.load(),
+    );
+    while let Some(target) = attempts.next(&state.health.load()) {
         let addr = tg.targets[target];
         let mut up = Request::from_parts(parts.clone(), Full::new(body.clone()));
         *up.uri_mut() = upstream_uri(addr, &parts.uri);
@@ -479,11 +559,7 @@ async fn forward(
             }
         }
     }
-    if tried.is_empty() {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n")
-    } else {
-        plain(StatusCode::BAD_GATEWAY, "no target could be reached\n")
-    }
+    attempts.exhausted()
 }
 
 /// `GET <health_path>`: 200 while a target group of the default action has a ready target.
@@ -516,6 +592,11 @@ fn host_of<B>(req: &Request<B>) -> String {
         .and_then(|v| v.to_str().ok())
         .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or("");
+    host_name(raw)
+}
+
+/// A Host value without its port, lowercased.
+pub(super) fn host_name(raw: &str) -> String {
     let host = match raw.strip_prefix('[') {
         // An IPv6 literal keeps its brackets.
         Some(rest) => rest.find(']').map(|i| &raw[..i + 2]).unwrap_or(raw),
@@ -560,7 +641,7 @@ fn upstream_uri(addr: SocketAddr, uri: &hyper::Uri) -> hyper::Uri {
         .unwrap_or_else(|_| hyper::Uri::from_static("/"))
 }
 
-fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+pub(super) fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
         text.as_bytes(),
     ))));
