@@ -29,6 +29,11 @@ impl Closing {
         self.token.cancelled().await
     }
 
+    /// Resolves once closing has begun; a future to keep and poll again.
+    pub fn closed_owned(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
+    }
+
     /// Whether closing has begun.
     pub fn is_closed(&self) -> bool {
         self.token.is_cancelled()

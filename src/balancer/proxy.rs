@@ -89,6 +89,8 @@ pub(super) struct Site {
     client: HttpClient,
     /// Idle target connections of the direct path.
     pub(super) pool: super::h1::Pool,
+    /// The X-Forwarded-Proto and -Port lines the direct path adds.
+    pub(super) forwarded: Vec<u8>,
     /// The listener's counts (connections and responses).
     pub(super) counts: Arc<super::conns::Connections>,
     pub(super) limits: Limits,
@@ -119,6 +121,7 @@ pub async fn run_listener(
         protocol: listener.protocol,
         client,
         pool: super::h1::Pool::default(),
+        forwarded: super::h1::forwarded(listener.protocol.as_str(), port),
         counts: state.connections(&listener.name),
         limits: Limits {
             header: listener.timeouts.header,

@@ -6,7 +6,6 @@
 use bytes::{Bytes, BytesMut};
 use hyper::HeaderMap;
 use hyper::header::{HeaderName, HeaderValue};
-use std::net::IpAddr;
 use std::ops::Range;
 
 /// Headers a head may carry at most (hyper's default).
@@ -164,10 +163,9 @@ impl RequestHead {
     }
 
     /// Writes the head for a target: the request line in HTTP/1.1, the client's headers
-    /// less the hop-by-hop ones, and X-Forwarded-For (appended to the client's), -Proto and
-    /// -Port as ALB adds them.
-    pub fn write_upstream(&self, out: &mut Vec<u8>, client: IpAddr, proto: &str, port: u16) {
-        use std::io::Write;
+    /// less the hop-by-hop ones, and X-Forwarded-For (the `client` address appended to the
+    /// client's), then `forwarded` (see [`forwarded`]).
+    pub fn write_upstream(&self, out: &mut Vec<u8>, client: &str, forwarded: &[u8]) {
         out.extend_from_slice(self.get(&self.method));
         out.push(b' ');
         out.extend_from_slice(self.get(&self.target));
@@ -198,11 +196,23 @@ impl RequestHead {
             out.extend_from_slice(prev);
             out.extend_from_slice(b", ");
         }
-        let _ = write!(
-            out,
-            "{client}\r\nx-forwarded-proto: {proto}\r\nx-forwarded-port: {port}\r\n\r\n"
-        );
+        out.extend_from_slice(client.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(forwarded);
     }
+}
+
+/// The end of every request head a listener sends to targets: X-Forwarded-Proto and -Port,
+/// as ALB adds them, and the empty line.
+pub fn forwarded(proto: &str, port: u16) -> Vec<u8> {
+    format!("x-forwarded-proto: {proto}\r\nx-forwarded-port: {port}\r\n\r\n").into_bytes()
+}
+
+/// Writes `HTTP/1.1 NNN ` for a status code (100–999).
+pub fn status_line(out: &mut Vec<u8>, status: u16) {
+    let digit = |d: u16| b'0' + (d % 10) as u8;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&[digit(status / 100), digit(status / 10), digit(status), b' ']);
 }
 
 /// How a response body is delimited (RFC 9112 §6.3).
@@ -319,8 +329,7 @@ impl ResponseHead {
     /// line in HTTP/1.1, the target's headers less the hop-by-hop ones, then `extra` header
     /// lines (each ending in CRLF) and `connection: close` when `close`.
     pub fn write_client(&self, buf: &[u8], out: &mut Vec<u8>, extra: &[u8], close: bool) {
-        use std::io::Write;
-        let _ = write!(out, "HTTP/1.1 {} ", self.status);
+        status_line(out, self.status);
         out.extend_from_slice(&buf[self.reason.clone()]);
         out.extend_from_slice(b"\r\n");
         for (n, v) in &self.headers {
@@ -383,7 +392,7 @@ mod tests {
         assert!(h.keep_alive);
         assert_eq!((h.method(), h.target()), ("GET", "/a?b=1"));
         let mut out = Vec::new();
-        h.write_upstream(&mut out, "192.0.2.7".parse().unwrap(), "http", 80);
+        h.write_upstream(&mut out, "192.0.2.7", &forwarded("http", 80));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\

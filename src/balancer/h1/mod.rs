@@ -14,6 +14,7 @@ mod head;
 mod pool;
 mod rewind;
 
+pub use head::forwarded;
 pub use pool::Pool;
 
 use super::proxy::{self, Attempts, BalancerState, Body, Decision, Limits, Proto, Site, Stages};
@@ -35,6 +36,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
 /// Longest response head read from a target.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -56,6 +58,8 @@ pub(super) async fn serve<I>(
         out: Vec::with_capacity(1024),
         tbuf: Vec::with_capacity(4096),
         deadline: Box::pin(tokio::time::sleep(site.limits.header)),
+        closing: Box::pin(stages.closing.closed_owned()),
+        client: peer.ip().to_string(),
     };
     let shutdown = stages.shutdown.clone();
     let handed = tokio::select! {
@@ -82,6 +86,10 @@ struct Conn<I> {
     tbuf: Vec<u8>,
     /// When the request head being read must be complete.
     deadline: Pin<Box<Sleep>>,
+    /// Resolves when closing begins (kept: waiting on it again costs nothing).
+    closing: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The client's address as text (for X-Forwarded-For).
+    client: String,
 }
 
 /// What reading a request head gave.
@@ -114,7 +122,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     async fn run(&mut self, site: &Site, state: &BalancerState, closing: &Closing) -> bool {
         let mut first = true;
         loop {
-            let head = match self.read_head(site.limits, first, closing).await {
+            let head = match self.read_head(site.limits, first).await {
                 Read::Head(head) => head,
                 Read::Other => return true,
                 Read::Closed => return false,
@@ -129,7 +137,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// Reads the next request head. The header timeout runs from the connection's start
     /// for the first request and from the first byte for later ones; an idle connection
     /// waits (up to the idle timeout) unless closing begins.
-    async fn read_head(&mut self, limits: Limits, first: bool, closing: &Closing) -> Read {
+    async fn read_head(&mut self, limits: Limits, first: bool) -> Read {
         let mut timed = first;
         loop {
             if !self.buf.is_empty() {
@@ -152,7 +160,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                 biased;
                 r = self.io.read_buf(&mut self.buf) => r,
                 () = self.deadline.as_mut(), if timed => return Read::Closed,
-                () = closing.closed(), if idle => return Read::Closed,
+                () = self.closing.as_mut(), if idle => return Read::Closed,
             };
             if !matches!(read, Ok(n) if n > 0) {
                 return Read::Closed;
@@ -173,9 +181,16 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             let gone = proxy::plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
             return self.answer(gone, false, site).await;
         };
-        let Some(headers) = head.header_map() else {
-            let bad = proxy::plain(StatusCode::BAD_REQUEST, "invalid header\n");
-            return self.answer(bad, false, site).await;
+        // The headers as a map, for what reads them (rules, stickiness, hash keys).
+        let headers = match uses_headers(listener, &groups) {
+            false => hyper::HeaderMap::new(),
+            true => match head.header_map() {
+                Some(headers) => headers,
+                None => {
+                    let bad = proxy::plain(StatusCode::BAD_REQUEST, "invalid header\n");
+                    return self.answer(bad, false, site).await;
+                }
+            },
         };
         let host = head
             .header("host")
@@ -215,8 +230,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             .unwrap_or_default();
         site.counts.record(parts.status.as_u16());
         self.out.clear();
+        head::status_line(&mut self.out, parts.status.as_u16());
         let reason = parts.status.canonical_reason().unwrap_or("");
-        let _ = write!(self.out, "HTTP/1.1 {} {reason}\r\n", parts.status.as_u16());
+        self.out.extend_from_slice(reason.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
         for (name, value) in &parts.headers {
             self.out.extend_from_slice(name.as_str().as_bytes());
             self.out.extend_from_slice(b": ");
@@ -249,12 +266,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         let (site, listener) = (to.site, to.listener);
         let tg = &to.groups.config().target_groups[to.group];
         self.out.clear();
-        head.write_upstream(
-            &mut self.out,
-            self.peer.ip(),
-            site.protocol.as_str(),
-            site.port,
-        );
+        head.write_upstream(&mut self.out, &self.client, &site.forwarded);
         let health = state.health.load();
         let mut attempts = Attempts::new(to.groups, to.group, headers, self.peer.ip(), &health);
         while let Some(target) = attempts.next(&state.health.load()) {
@@ -431,6 +443,20 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             Next::Close
         }
     }
+}
+
+/// Whether anything a request of `listener` meets reads its headers: a rule's header
+/// condition, a target group's stickiness or hash key.
+fn uses_headers(listener: &Listener, groups: &Groups) -> bool {
+    listener
+        .rules
+        .iter()
+        .any(|r| !r.conditions.headers.is_empty())
+        || groups
+            .config()
+            .target_groups
+            .iter()
+            .any(|tg| tg.stickiness.is_some() || tg.hash_key.is_some())
 }
 
 /// Where a request goes: a target group of a listener.
