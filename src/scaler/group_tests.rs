@@ -329,6 +329,15 @@ async fn scheduled_actions_and_failed_launches() {
         desired: None,
         max: None,
     }];
+    // The schedule follows wall-clock minutes: start well before one turns.
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        % 60.0;
+    if into_minute > 57.0 {
+        std::thread::sleep(Duration::from_secs_f64(60.2 - into_minute));
+    }
     let h = start(c);
     wait(Duration::from_millis(500)).await;
     assert_eq!(h.provider.running().len(), 1);
