@@ -66,6 +66,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Types whose text form can only make valid RDATA: fixed-size addresses, names, numbers
+/// and character-strings (A, NS, CNAME, SOA, PTR, MX, TXT, AAAA, SRV).
+fn always_valid(rtype: u16) -> bool {
+    matches!(rtype, 1 | 2 | 5 | 6 | 12 | 15 | 16 | 28 | 33)
+}
+
 /// Parses the RDATA of type `rtype` from `cur` into `out`.
 pub(crate) fn parse_rdata(
     rtype: u16,
@@ -92,8 +98,10 @@ pub(crate) fn parse_rdata(
             Form::Forbidden => return Err(cur.err("record type not allowed in a zone")),
         }
         // Text that yields no valid RDATA (e.g. an empty DHCID digest) would print as
-        // `\#` data that reads back as invalid.
-        if !super::text::wire_is_valid(rtype, out) {
+        // `\#` data that reads back as invalid. The text of the common types (addresses,
+        // names, numbers, character-strings) always makes valid RDATA: they skip the check,
+        // which decodes the whole record (a tenth of the time it takes to load a big zone).
+        if !always_valid(rtype) && !super::text::wire_is_valid(rtype, out) {
             return Err(cur.err("RDATA is not valid for this type"));
         }
     }
