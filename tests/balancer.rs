@@ -3,7 +3,7 @@
 //! 503 when nothing is ready.
 
 mod common;
-use common::http::{Backend, get};
+use common::http::{Backend, get, serve_balancer};
 use common::*;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,20 +23,11 @@ fn start_weighted(
         .map(|(b, w)| format!("{{ address = \"{}\", weight = {w} }}", b.addr))
         .collect();
     let config = format!(
-        "{CONFIG}[health_check.hc]\nprotocol = \"tcp\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nhealthy_threshold = 2\nunhealthy_threshold = 2\n\
+        "[health_check.hc]\nprotocol = \"tcp\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nhealthy_threshold = 2\nunhealthy_threshold = 2\n\
          [target_group.web]\nhealth_check = \"hc\"\n{extra}targets = [{}]\n[[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n",
         targets.join(", ")
     );
-    let setup = Setup::new(
-        &config,
-        &[(
-            "example.test.zone",
-            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
-        )],
-    );
-    let srv = Server::start(&setup.config());
-    let addr = srv.logged_addr("listening listener=", "addr=");
-    (setup, srv, addr)
+    serve_balancer(&config)
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! and a response delimited by the target's close closes the client connection.
 
 mod common;
+use common::http::serve_balancer;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -102,20 +103,10 @@ fn serve(conn: usize, stream: TcpStream, seen: &Seen) {
 }
 
 fn start(target: SocketAddr) -> (Setup, Server, SocketAddr) {
-    let config = format!(
-        "{CONFIG}[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
+    serve_balancer(&format!(
+        "[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
          [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n"
-    );
-    let setup = Setup::new(
-        &config,
-        &[(
-            "example.test.zone",
-            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
-        )],
-    );
-    let srv = Server::start(&setup.config());
-    let lb = srv.logged_addr("listening listener=", "addr=");
-    (setup, srv, lb)
+    ))
 }
 
 /// One response read off a keep-alive connection: (status, headers lowercased, body).

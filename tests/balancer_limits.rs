@@ -3,7 +3,7 @@
 //! bodies, and the connection cap with its 503 (in plain HTTP and over TLS).
 
 mod common;
-use common::http::{Backend, Reply, metric, send};
+use common::http::{Backend, Reply, metric, send, serve_balancer};
 use common::tls::{self, TestCert};
 use common::*;
 use std::io::{Read, Write};
@@ -106,19 +106,10 @@ fn said_and_closed(lb: SocketAddr, request: &[u8]) -> (String, bool) {
 #[test]
 fn conflicting_framings_get_400_and_never_reach_a_target() {
     let (target, seen) = capturing_target();
-    let config = format!(
-        "{CONFIG}[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
+    let (_setup, _srv, lb) = serve_balancer(&format!(
+        "[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
          [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n"
-    );
-    let setup = Setup::new(
-        &config,
-        &[(
-            "example.test.zone",
-            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
-        )],
-    );
-    let srv = Server::start(&setup.config());
-    let lb = srv.logged_addr("listening listener=", "addr=");
+    ));
     let rejected: [&[u8]; 9] = [
         // CL.TE: a front end trusting Content-Length would forward "0\r\n\r\nG" as the body
         // and a chunked back end would read "G..." as the start of a second request.

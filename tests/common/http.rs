@@ -258,3 +258,18 @@ impl KeepAlive {
         }
     }
 }
+
+/// `roundhouse serve` with `config` (after the common DNS part) and a minimal zone: the
+/// setup, the server, and the address of its (first) listener.
+pub fn serve_balancer(config: &str) -> (super::Setup, super::Server, SocketAddr) {
+    let setup = super::Setup::new(
+        &format!("{}{config}", super::CONFIG),
+        &[(
+            "example.test.zone",
+            "$TTL 60\n@ SOA ns hm 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n",
+        )],
+    );
+    let srv = super::Server::start(&setup.config());
+    let addr = srv.logged_addr("listening listener=", "addr=");
+    (setup, srv, addr)
+}
