@@ -105,7 +105,8 @@ fn serve(conn: usize, stream: TcpStream, seen: &Seen) {
 fn start(target: SocketAddr) -> (Setup, Server, SocketAddr) {
     serve_balancer(&format!(
         "[target_group.web]\ntargets = [{{ address = \"{target}\" }}]\n\
-         [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n"
+         [[listener]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\ntarget_group = \"web\"\n\
+         health_path = \"/healthz\"\n"
     ))
 }
 
@@ -204,7 +205,14 @@ fn every_framing_passes_on_over_one_kept_target_connection() {
     let mut rest = String::new();
     while c.read_line(&mut rest).unwrap() > 0 && !rest.ends_with("\r\n\r\n") {}
     assert!(rest.contains("content-length: 4") || rest.contains("Content-Length: 4"));
-    // The HEAD response had no body: the next response follows at once.
+    // The HEAD response had no body: the next response follows at once. So does one to a
+    // HEAD the balancer answers itself.
+    c.get_mut()
+        .write_all(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = String::new();
+    while c.read_line(&mut head).unwrap() > 0 && !head.ends_with("\r\n\r\n") {}
+    assert!(head.contains("content-length: 6"), "{head}");
     c.get_mut().write_all(get("/t/d").as_bytes()).unwrap();
     assert_eq!(response(&mut c).2, "/t/d");
     let seen = requests(&seen);

@@ -60,6 +60,7 @@ pub(super) async fn serve<I>(
         deadline: Box::pin(tokio::time::sleep(site.limits.header)),
         closing: Box::pin(stages.closing.closed_owned()),
         client: peer.ip().to_string(),
+        head_only: false,
     };
     let shutdown = stages.shutdown.clone();
     let handed = tokio::select! {
@@ -90,6 +91,8 @@ struct Conn<I> {
     closing: Pin<Box<WaitForCancellationFutureOwned>>,
     /// The client's address as text (for X-Forwarded-For).
     client: String,
+    /// The request being answered is a HEAD: its answer has no body.
+    head_only: bool,
 }
 
 /// What reading a request head gave.
@@ -176,6 +179,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         state: &BalancerState,
         closing: &Closing,
     ) -> Next {
+        self.head_only = head.method() == "HEAD";
         let groups = state.groups.load_full();
         let Some(listener) = groups.config().listener(&site.name) else {
             let gone = proxy::plain(StatusCode::SERVICE_UNAVAILABLE, "listener is gone\n");
@@ -220,7 +224,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
-    /// Writes an answer of the balancer's own.
+    /// Writes an answer of the balancer's own (the head only to a HEAD request).
     async fn answer(&mut self, resp: Response<Body>, keep_alive: bool, site: &Site) -> Next {
         let (parts, body) = resp.into_parts();
         let body = body
@@ -245,7 +249,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             self.out.extend_from_slice(b"connection: close\r\n");
         }
         self.out.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&body);
+        if !self.head_only {
+            self.out.extend_from_slice(&body);
+        }
         match self.io.write_all(&self.out).await {
             Ok(()) if keep_alive => Next::KeepAlive,
             _ => Next::Close,
