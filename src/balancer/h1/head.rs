@@ -334,11 +334,15 @@ impl ResponseHead {
         out.extend_from_slice(b"\r\n");
         for (n, v) in &self.headers {
             let name = &buf[n.clone()];
+            // The body's framing goes on whatever the Connection header lists: the body is
+            // passed on as it came.
+            let framing = name.eq_ignore_ascii_case(b"transfer-encoding")
+                || name.eq_ignore_ascii_case(b"content-length");
             let listed = self
                 .connection
                 .iter()
                 .any(|r| tokens(&buf[r.clone()]).any(|t| t.eq_ignore_ascii_case(name)));
-            if hop_by_hop(name) || listed {
+            if hop_by_hop(name) || (listed && !framing) {
                 continue;
             }
             out.extend_from_slice(name);
@@ -493,5 +497,15 @@ mod tests {
              set-cookie: b=2\r\nconnection: close\r\n\r\n"
         );
         assert_eq!(h.set_cookies(raw).get_all("set-cookie").iter().count(), 1);
+        // Framing headers stay, even when Connection lists them.
+        let raw = b"HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding, Content-Length\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        let h = parse_response(raw, "GET").unwrap().unwrap();
+        let mut out = Vec::new();
+        h.write_client(raw, &mut out, b"", false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
     }
 }
