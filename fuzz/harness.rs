@@ -9,6 +9,10 @@
 //!   and parse back to the same records, and answer queries for its names.
 //! - [`config`]: bytes -> the configuration loader and validation; a configuration that
 //!   validates must build its pool snapshot and answer every binding.
+//! - [`http_heads`]: bytes -> the balancer's direct-path head parsers and chunk scanner: a
+//!   request head it takes is written for a target as a head it takes again (unless the
+//!   balancer's headers take it past 100), with the same method and target; a response head it reads is written for the client with the same
+//!   status and framing; a chunked body ends at the same byte however it is cut.
 
 #![allow(dead_code)]
 
@@ -387,4 +391,65 @@ fn check_rdata_names(m: &[u8], t: u16, start: usize, end: usize) {
         15 => assert_eq!(name_at(start + 2), end, "MX RDATA length"),
         _ => {}
     }
+}
+
+pub fn http_heads(data: &[u8]) {
+    use roundhouse::balancer::h1::chunks::Chunks;
+    use roundhouse::balancer::h1::head::{self, Parsed};
+    let mut buf = bytes::BytesMut::from(data);
+    if let Parsed::Simple(h) = head::parse_request(&mut buf, 8192) {
+        let _ = h.header_map();
+        let mut out = Vec::new();
+        h.write_upstream(&mut out, "192.0.2.1", &head::forwarded("http", 80));
+        // The balancer's own headers may take a full head past what a parser takes.
+        let lines = out.windows(2).filter(|w| w == b"\r\n").count();
+        if lines - 2 > head::MAX_HEADERS {
+            return;
+        }
+        let mut again = bytes::BytesMut::from(&out[..]);
+        match head::parse_request(&mut again, 8192) {
+            Parsed::Simple(h2) => {
+                assert_eq!((h2.method(), h2.target()), (h.method(), h.target()));
+                assert!(again.is_empty(), "the rewritten head is one whole head");
+            }
+            other => panic!(
+                "the rewritten head {:?} reads as {other:?}",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    for method in ["GET", "HEAD"] {
+        if let Ok(Some(r)) = head::parse_response(data, method) {
+            let mut out = Vec::new();
+            r.write_client(data, &mut out, b"", false);
+            let again = head::parse_response(&out, method)
+                .expect("the rewritten response head parses")
+                .expect("the rewritten response head is complete");
+            assert_eq!(
+                (again.status, again.len, again.framing),
+                (r.status, out.len(), r.framing)
+            );
+        }
+    }
+    let whole = Chunks::default().feed(data);
+    let mut c = Chunks::default();
+    let mut at = 0;
+    let mut cut = Ok(None);
+    for piece in data.chunks(7) {
+        match c.feed(piece) {
+            Ok(None) => at += piece.len(),
+            Ok(Some(n)) => {
+                cut = Ok(Some(at + n));
+                break;
+            }
+            Err(e) => {
+                cut = Err(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        whole, cut,
+        "a chunked body ends where it ends, however it is cut"
+    );
 }

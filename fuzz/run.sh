@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dns_query zone_file config)
+[ ${#targets[@]} -gt 0 ] || targets=(dns_query zone_file config http_heads)
 shared=../shared/testdata
 
 if ! rustup toolchain list | grep -q '^nightly'; then

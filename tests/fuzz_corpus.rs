@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 3] = [
+const TARGETS: [(&str, Target); 4] = [
     ("dns_query", harness::dns_query),
     ("zone_file", harness::zone_file),
     ("config", harness::config),
+    ("http_heads", harness::http_heads),
 ];
 
 fn files(dir: &Path) -> Vec<PathBuf> {

@@ -9,7 +9,7 @@ pub mod conns;
 mod drain;
 mod framing;
 mod group;
-mod h1;
+pub mod h1;
 mod hash;
 mod idle;
 pub mod listeners;

@@ -52,15 +52,13 @@ pub fn parse_request(buf: &mut BytesMut, max_uri: usize) -> Parsed {
     if method == "CONNECT" || !target.starts_with('/') || target.len() > max_uri {
         return Parsed::Other;
     }
-    let base = buf.as_ptr() as usize;
-    let at = |s: &[u8]| {
-        let from = s.as_ptr() as usize - base;
-        from..from + s.len()
+    let Some(at) = Ranges::of(buf, &[method.as_bytes(), target.as_bytes()], req.headers) else {
+        return Parsed::Other;
     };
     let mut head = RequestHead {
         bytes: Bytes::new(),
-        method: at(method.as_bytes()),
-        target: at(target.as_bytes()),
+        method: at.at(method.as_bytes()),
+        target: at.at(target.as_bytes()),
         headers: Vec::with_capacity(req.headers.len()),
         connection: Vec::new(),
         keep_alive: true,
@@ -82,12 +80,39 @@ pub fn parse_request(buf: &mut BytesMut, max_uri: usize) -> Parsed {
                     return Parsed::Other;
                 }
             }
-            head.connection.push(at(h.value));
+            head.connection.push(at.at(h.value));
         }
-        head.headers.push((at(name), at(h.value)));
+        head.headers.push((at.at(name), at.at(h.value)));
     }
     head.bytes = buf.split_to(len).freeze();
     Parsed::Simple(head)
+}
+
+/// Where slices that httparse returned lie in the buffer it parsed.
+struct Ranges {
+    base: usize,
+}
+
+impl Ranges {
+    /// Checks that `slices` and every header name and value lie in `buf`.
+    fn of(buf: &[u8], slices: &[&[u8]], headers: &[httparse::Header<'_>]) -> Option<Ranges> {
+        let (start, end) = (buf.as_ptr() as usize, buf.as_ptr() as usize + buf.len());
+        let inside = |s: &[u8]| {
+            let p = s.as_ptr() as usize;
+            p >= start && p + s.len() <= end
+        };
+        let all = slices.iter().all(|s| inside(s))
+            && headers
+                .iter()
+                .all(|h| inside(h.name.as_bytes()) && inside(h.value));
+        all.then_some(Ranges { base: start })
+    }
+
+    /// The range of `s` (checked by [`Ranges::of`]) in the buffer.
+    fn at(&self, s: &[u8]) -> Range<usize> {
+        let from = s.as_ptr() as usize - self.base;
+        from..from + s.len()
+    }
 }
 
 /// The comma-separated tokens of a header value, trimmed.
@@ -260,17 +285,21 @@ pub fn parse_response(buf: &[u8], method: &str) -> Result<Option<ResponseHead>, 
     let (Some(version), Some(status)) = (resp.version, resp.code) else {
         return Err(Malformed);
     };
-    let base = buf.as_ptr() as usize;
-    let at = |s: &[u8]| {
-        let from = s.as_ptr() as usize - base;
-        from..from + s.len()
+    let Some(at) = Ranges::of(buf, &[], resp.headers) else {
+        return Err(Malformed);
     };
+    // The reason phrase by position (httparse gives an empty one, not a slice of the
+    // buffer, when it is not UTF-8): after `HTTP/1.x NNN `, to the end of the line.
+    let line = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(0);
     let mut head = ResponseHead {
         status,
         len,
         framing: Framing::Close,
         keep_alive: version == 1,
-        reason: at(resp.reason.unwrap_or("").as_bytes()),
+        reason: line.min(13)..line,
         headers: Vec::with_capacity(resp.headers.len()),
         connection: Vec::new(),
     };
@@ -301,9 +330,9 @@ pub fn parse_response(buf: &[u8], method: &str) -> Result<Option<ResponseHead>, 
                     head.keep_alive = true;
                 }
             }
-            head.connection.push(at(h.value));
+            head.connection.push(at.at(h.value));
         }
-        head.headers.push((at(name), at(h.value)));
+        head.headers.push((at.at(name), at.at(h.value)));
     }
     head.framing = if method == "HEAD" || status < 200 || status == 204 || status == 304 {
         Framing::Empty

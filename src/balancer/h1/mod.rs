@@ -7,10 +7,10 @@
 //! HTTP/1.0, an upgrade, a head that is malformed or too large) the connection goes, with
 //! the bytes read so far, to the general path ([`super::proxy`], hyper) for the rest of its
 //! life, which also serves HTTPS and HTTP/2. Both paths route with the same rules
-//! ([`super::proxy::decide`]) and try targets in the same order ([`super::proxy::Attempts`]).
+//! (`proxy::decide`) and try targets in the same order (`proxy::Attempts`).
 
-mod chunks;
-mod head;
+pub mod chunks;
+pub mod head;
 mod pool;
 mod rewind;
 

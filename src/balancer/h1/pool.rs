@@ -63,7 +63,7 @@ impl Pool {
 
     /// Idle connections held (all targets).
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub fn idle(&self) -> usize {
         let idle = self.idle.lock().expect("pool lock");
         idle.by_target.values().map(Vec::len).sum()
     }
@@ -92,13 +92,13 @@ mod tests {
         pool.give(addr, b);
         let got = pool.take(addr).unwrap();
         assert_eq!(got.local_addr().unwrap().port(), b_port);
-        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.idle(), 1);
         tokio::time::pause();
         tokio::time::advance(KEEP).await;
         assert!(
             pool.take(addr).is_none(),
             "a connection idle for the keep time is not reused"
         );
-        assert_eq!(pool.len(), 0);
+        assert_eq!(pool.idle(), 0);
     }
 }
