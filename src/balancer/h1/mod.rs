@@ -219,7 +219,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
                     listener,
                     site,
                 };
-                self.forward(head, &headers, to, state, closing).await
+                self.forward(head, &headers, to, state, keep_alive).await
             }
         }
     }
@@ -259,16 +259,16 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     }
 
     /// Forwards a request to a target of `to.group`, trying another target when one cannot
-    /// be reached, and passes its response on.
+    /// be reached, and passes its response on; the client connection stays open after it
+    /// when `keep_alive` and the response allows.
     async fn forward(
         &mut self,
         head: &RequestHead,
         headers: &hyper::HeaderMap,
         to: Destination<'_>,
         state: &BalancerState,
-        closing: &Closing,
+        keep_alive: bool,
     ) -> Next {
-        let keep_alive = head.keep_alive && !closing.is_closed();
         let (site, listener) = (to.site, to.listener);
         let tg = &to.groups.config().target_groups[to.group];
         self.out.clear();
