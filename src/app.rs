@@ -583,6 +583,7 @@ impl Watched {
         let next = settings(&self.config, Some(&self.state.settings.load()));
         self.state.settings.store(Arc::new(next));
         self.state.pools.store(Arc::new(pools));
+        self.state.published();
         load_geo(&self.config, &self.state);
         let targets = self.config.dns.transfer.notify.clone();
         if !targets.is_empty() {

@@ -44,6 +44,21 @@ pub struct Answer<'a> {
     pub additional: Vec<Rr<'a>>,
     /// ECS scope prefix length: how much of the client's address decided the answer.
     pub scope: u8,
+    /// Whether a pool decided part of the answer (then it may differ from query to query).
+    pub from_pool: FromPool,
+}
+
+/// Whether a pool took part in an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FromPool {
+    /// No: the zone alone decided it, so the same question always gets the same answer.
+    #[default]
+    No,
+    /// The query name is bound to a pool, whose answer for this record type (A for ANY) is
+    /// the whole answer.
+    Own(u16),
+    /// A pool answered for a name further down a CNAME or DNAME chain.
+    Chain,
 }
 
 /// How ANY is answered (RFC 8482 §4.1 lets a server return one RRset).
@@ -85,6 +100,13 @@ pub fn answer<'a>(
         let found = lookup(zone, &name, qtype, any, pools);
         if cnames == MAX_CNAMES && matches!(found, Found::Cname(..) | Found::Dname(..)) {
             break;
+        }
+        if let Found::Pool(_, t, ..) = &found {
+            out.from_pool = if out.answer.is_empty() && cnames == 0 {
+                FromPool::Own(*t)
+            } else {
+                FromPool::Chain
+            };
         }
         match found {
             Found::Data(owner, sets) => {
@@ -137,31 +159,8 @@ pub fn answer<'a>(
                 push_soa(&mut out, zone);
                 break;
             }
-            Found::Pool(owner, t, PoolAnswer::Addresses(ttl, addrs), scope) => {
-                out.scope = out.scope.max(scope);
-                for a in addrs {
-                    let rdata = match a {
-                        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
-                        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
-                    };
-                    out.answer.push(Rr {
-                        owner: owner.clone(),
-                        rtype: t,
-                        ttl,
-                        rdata: Cow::Owned(rdata),
-                    });
-                }
-                break;
-            }
-            Found::Pool(_, _, PoolAnswer::NoData, scope) => {
-                out.scope = out.scope.max(scope);
-                push_soa(&mut out, zone);
-                break;
-            }
-            Found::Pool(_, _, PoolAnswer::ServFail, _) => {
-                out.rcode = rcode::SERVFAIL;
-                out.authoritative = false;
-                out.answer.clear();
+            Found::Pool(owner, t, found, scope) => {
+                push_pool(&mut out, zone, owner, t, found, scope);
                 break;
             }
             Found::Referral(cut, ns) => {
@@ -173,6 +172,68 @@ pub fn answer<'a>(
     }
     add_additional(&mut out, zone);
     out
+}
+
+/// The answer when `qname`'s own pool answered for type `rtype` ([`FromPool::Own`]):
+/// `found` is the pool's answer and its ECS scope. The same as [`answer`] gives then.
+pub fn own_pool_answer<'a>(
+    zone: &'a Zone,
+    qname: &Name,
+    rtype: u16,
+    found: (PoolAnswer, u8),
+) -> Answer<'a> {
+    let mut out = Answer {
+        authoritative: true,
+        from_pool: FromPool::Own(rtype),
+        ..Answer::default()
+    };
+    push_pool(
+        &mut out,
+        zone,
+        Cow::Owned(qname.clone()),
+        rtype,
+        found.0,
+        found.1,
+    );
+    add_additional(&mut out, zone);
+    out
+}
+
+/// Adds what a pool answered for `owner`: its addresses, NODATA (the SOA) or SERVFAIL.
+fn push_pool<'a>(
+    out: &mut Answer<'a>,
+    zone: &'a Zone,
+    owner: Cow<'a, Name>,
+    t: u16,
+    found: PoolAnswer,
+    scope: u8,
+) {
+    match found {
+        PoolAnswer::Addresses(ttl, addrs) => {
+            out.scope = out.scope.max(scope);
+            for a in addrs {
+                let rdata = match a {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                };
+                out.answer.push(Rr {
+                    owner: owner.clone(),
+                    rtype: t,
+                    ttl,
+                    rdata: Cow::Owned(rdata),
+                });
+            }
+        }
+        PoolAnswer::NoData => {
+            out.scope = out.scope.max(scope);
+            push_soa(out, zone);
+        }
+        PoolAnswer::ServFail => {
+            out.rcode = rcode::SERVFAIL;
+            out.authoritative = false;
+            out.answer.clear();
+        }
+    }
 }
 
 /// True when the chain already went through `name` (a CNAME loop).

@@ -2,16 +2,19 @@
 //! makes before looking anything up (opcode, class, EDNS version, TSIG), the answer, and
 //! encoding with truncation for UDP.
 
-use crate::dns::answer::{Answer, AnyPolicy, Rr, answer};
+use crate::dns::answer::{Answer, AnyPolicy, FromPool, Rr, answer, own_pool_answer};
 use crate::dns::catalog::Catalog;
+use crate::dns::name::Name;
 use crate::dns::wire::{
     CLASS_ANY, CLASS_IN, Decoded, Edns, MAX_UDP_PAYLOAD, Question, Request, decode, flag, opcode,
     rcode, rtype,
 };
 use crate::dns::writer::{Full, MessageWriter};
+use crate::dns::zone::Zone;
 use crate::dns::zonefile::compressible_names;
-use crate::pool::PoolView;
+use crate::pool::{PoolAnswer, PoolView};
 use crate::steering::Client;
+use std::sync::Arc;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +27,9 @@ pub enum Transport {
 
 /// Bytes an OPT record without options takes.
 const OPT_SIZE: usize = 11;
+/// Where the scope prefix length sits in an ECS option (after code, length, family and
+/// source prefix length).
+const ECS_SCOPE_AT: usize = 7;
 
 /// What the server should do with one received message.
 #[derive(Debug)]
@@ -36,6 +42,138 @@ pub enum Outcome {
     Transfer(Request),
 }
 
+/// How a reply depends on its query, for keeping replies (see [`crate::dns::prepared`]).
+#[derive(Debug)]
+pub enum Shape {
+    /// Only on the query's bytes and the snapshots: the same bytes get the same reply, ID
+    /// aside.
+    Fixed,
+    /// The query name's own pool answers it: the reply is made per query from this.
+    Pool(Box<PoolQuery>),
+    /// On more than that (a pool down a CNAME chain), or there is no reply to keep.
+    Varies,
+}
+
+/// A decoded query for a name bound to a pool: what its replies share.
+#[derive(Debug)]
+pub struct PoolQuery {
+    /// The request (its ID is replaced per reply).
+    req: Request,
+    /// Its question.
+    q: Question,
+    /// The zone holding the name (for the SOA of a NODATA answer).
+    zone: Arc<Zone>,
+    /// The bound type the pool is asked for (A for ANY).
+    rtype: u16,
+    /// The client from the query's ECS option; without one, each query's source is.
+    ecs_client: Option<Client>,
+    /// What [`encode`] writes before the addresses of the pool: header and question.
+    head: Vec<u8>,
+    /// What it writes after them: the OPT record (with the ECS option, scope 0), if any.
+    tail: Vec<u8>,
+    /// Where the ECS scope is in `tail`.
+    scope_at: Option<usize>,
+    /// Most bytes the head and the addresses may take (the UDP limit less the tail).
+    room: usize,
+}
+
+impl PoolQuery {
+    fn new(req: Request, q: Question, zone: Arc<Zone>, rtype: u16) -> PoolQuery {
+        let limit = udp_limit(req.edns.as_ref());
+        let mut w = MessageWriter::new(req.id, response_flags(&req, 0) | flag::AA, limit);
+        w.question(&q.name, q.qtype, q.qclass);
+        let head = w.finish();
+        let ecs = req.edns.as_ref().and_then(|e| e.client_subnet);
+        let tail = match &req.edns {
+            Some(_) => {
+                let mut w = MessageWriter::new(0, 0, limit);
+                let options = ecs.map(|cs| ecs_option(&cs, 0)).unwrap_or_default();
+                w.opt(MAX_UDP_PAYLOAD, 0, &options);
+                w.finish().split_off(12)
+            }
+            None => Vec::new(),
+        };
+        PoolQuery {
+            ecs_client: ecs.map(|cs| Client::from_subnet(cs.addr, cs.source_prefix)),
+            scope_at: ecs.map(|_| OPT_SIZE + ECS_SCOPE_AT),
+            room: limit - tail.len(),
+            head,
+            tail,
+            req,
+            q,
+            zone,
+            rtype,
+        }
+    }
+
+    /// The UDP reply with message ID `id` once the pool has answered `found` (the answer
+    /// and its ECS scope): byte for byte what [`respond`] sends.
+    pub fn reply(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
+        let (PoolAnswer::Addresses(ttl, addrs), scope) = &found else {
+            return self.encoded(id, found);
+        };
+        if self.q.name.is_root() {
+            // No compression pointer to the question for the owner: leave it to the writer.
+            return self.encoded(id, found);
+        }
+        // Each record: a pointer to the question's name, type, class, TTL, length, address.
+        let size = |a: &std::net::IpAddr| if a.is_ipv4() { 16 } else { 28 };
+        let records: usize = addrs.iter().map(size).sum();
+        let mut r = Vec::with_capacity(self.head.len() + records + self.tail.len());
+        r.extend_from_slice(&self.head);
+        r[..2].copy_from_slice(&id.to_be_bytes());
+        if self.head.len() + records <= self.room {
+            r[6..8].copy_from_slice(&(addrs.len() as u16).to_be_bytes());
+            for a in addrs {
+                r.extend_from_slice(&[0xC0, 12]);
+                r.extend_from_slice(&self.rtype.to_be_bytes());
+                r.extend_from_slice(&CLASS_IN.to_be_bytes());
+                r.extend_from_slice(&ttl.to_be_bytes());
+                match a {
+                    std::net::IpAddr::V4(v4) => {
+                        r.extend_from_slice(&[0, 4]);
+                        r.extend_from_slice(&v4.octets());
+                    }
+                    std::net::IpAddr::V6(v6) => {
+                        r.extend_from_slice(&[0, 16]);
+                        r.extend_from_slice(&v6.octets());
+                    }
+                }
+            }
+        } else {
+            // As encode: the addresses do not fit, so the question alone with TC.
+            r[2] |= (flag::TC >> 8) as u8;
+        }
+        if !self.tail.is_empty() {
+            r[10..12].copy_from_slice(&1u16.to_be_bytes());
+            let at = r.len();
+            r.extend_from_slice(&self.tail);
+            if let Some(s) = self.scope_at {
+                r[at + s] = *scope;
+            }
+        }
+        r
+    }
+
+    /// The reply through the general encoder (NODATA, SERVFAIL and the unusual cases).
+    fn encoded(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
+        let ans = own_pool_answer(&self.zone, &self.q.name, self.rtype, found);
+        let mut reply = encode(&self.req, &self.q, &ans, Transport::Udp);
+        reply[..2].copy_from_slice(&id.to_be_bytes());
+        reply
+    }
+
+    /// The name the pool is asked for and the type.
+    pub fn question(&self) -> (&Name, u16) {
+        (&self.q.name, self.rtype)
+    }
+
+    /// The client the pool answers for, given the query's source.
+    pub fn client(&self, peer: std::net::IpAddr) -> Client {
+        self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
+    }
+}
+
 /// Handles one query message from `peer`.
 pub fn respond(
     catalog: &Catalog,
@@ -44,8 +182,20 @@ pub fn respond(
     transport: Transport,
     peer: Option<std::net::IpAddr>,
 ) -> Outcome {
+    respond_shaped(catalog, pools, msg, transport, peer).0
+}
+
+/// [`respond`], and how the reply depends on the query.
+pub fn respond_shaped(
+    catalog: &Catalog,
+    pools: Option<PoolView<'_>>,
+    msg: &[u8],
+    transport: Transport,
+    peer: Option<std::net::IpAddr>,
+) -> (Outcome, Shape) {
+    let fixed = |outcome| (outcome, Shape::Fixed);
     let req = match decode(msg) {
-        Decoded::Drop => return Outcome::Drop,
+        Decoded::Drop => return (Outcome::Drop, Shape::Varies),
         Decoded::FormErr {
             id,
             flags,
@@ -60,7 +210,7 @@ pub fn respond(
                 edns,
                 signed: false,
             };
-            return Outcome::Reply(error(&req, rcode::FORMERR));
+            return fixed(Outcome::Reply(error(&req, rcode::FORMERR)));
         }
         Decoded::Request(req) => req,
     };
@@ -70,33 +220,35 @@ pub fn respond(
             opcode::NOTIFY | 5 => rcode::REFUSED,
             _ => rcode::NOTIMP,
         };
-        return Outcome::Reply(error(&req, code));
+        return fixed(Outcome::Reply(error(&req, code)));
     }
     if req.signed {
         // We hold no TSIG keys, so no signature can verify (RFC 8945 §5.2: BADKEY/NOTAUTH).
-        return Outcome::Reply(error(&req, rcode::NOTAUTH));
+        return fixed(Outcome::Reply(error(&req, rcode::NOTAUTH)));
     }
     let Some(q) = req.question.clone() else {
-        return Outcome::Reply(error(&req, rcode::FORMERR));
+        return fixed(Outcome::Reply(error(&req, rcode::FORMERR)));
     };
     if let Some(e) = &req.edns
         && e.version > 0
     {
-        return Outcome::Reply(error(&req, rcode::BADVERS));
+        return fixed(Outcome::Reply(error(&req, rcode::BADVERS)));
     }
     match q.qtype {
-        rtype::AXFR | rtype::IXFR if transport == Transport::Tcp => return Outcome::Transfer(req),
-        rtype::AXFR | rtype::IXFR => return Outcome::Reply(error(&req, rcode::REFUSED)),
+        rtype::AXFR | rtype::IXFR if transport == Transport::Tcp => {
+            return (Outcome::Transfer(req), Shape::Varies);
+        }
+        rtype::AXFR | rtype::IXFR => return fixed(Outcome::Reply(error(&req, rcode::REFUSED))),
         rtype::OPT | rtype::TSIG | 249 | rtype::MAILA | rtype::MAILB => {
-            return Outcome::Reply(error(&req, rcode::NOTIMP));
+            return fixed(Outcome::Reply(error(&req, rcode::NOTIMP)));
         }
         _ => {}
     }
     if q.qclass != CLASS_IN && q.qclass != CLASS_ANY {
-        return Outcome::Reply(error(&req, rcode::REFUSED));
+        return fixed(Outcome::Reply(error(&req, rcode::REFUSED)));
     }
     let Some(zone) = catalog.find(&q.name) else {
-        return Outcome::Reply(error(&req, rcode::REFUSED));
+        return fixed(Outcome::Reply(error(&req, rcode::REFUSED)));
     };
     let any = match transport {
         Transport::Udp => AnyPolicy::Minimal,
@@ -110,7 +262,15 @@ pub fn respond(
     };
     let pools = pools.map(|v| PoolView { client, ..v });
     let ans = answer(zone, &q.name, q.qtype, any, pools);
-    Outcome::Reply(encode(&req, &q, &ans, transport))
+    let reply = Outcome::Reply(encode(&req, &q, &ans, transport));
+    let shape = match ans.from_pool {
+        FromPool::No => Shape::Fixed,
+        FromPool::Own(rtype) if transport == Transport::Udp => {
+            Shape::Pool(Box::new(PoolQuery::new(req, q, zone.clone(), rtype)))
+        }
+        FromPool::Own(_) | FromPool::Chain => Shape::Varies,
+    };
+    (reply, shape)
 }
 
 fn op(flags: u16) -> u8 {

@@ -11,13 +11,15 @@
 use crate::config::TransferConfig;
 use crate::dns::catalog::Catalog;
 use crate::dns::metrics::DnsMetrics;
-use crate::dns::respond::{Outcome, Transport, error, respond};
+use crate::dns::prepared::Prepared;
+use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport, error, respond_shaped};
 use crate::dns::rrl::{Rrl, Verdict, slip_reply};
 use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;
 use crate::health::HealthTable;
 use crate::pool::{PoolView, Pools};
 use crate::shutdown::Closing;
+use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -115,6 +117,8 @@ pub struct DnsState {
     pub limits: LimitCounters,
     /// Zone transfers being streamed now.
     transfers: AtomicUsize,
+    /// Bumped after the catalog and the pools are replaced (kept replies are then stale).
+    generation: AtomicU64,
 }
 
 impl DnsState {
@@ -137,36 +141,81 @@ impl DnsState {
             metrics,
             limits: LimitCounters::default(),
             transfers: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Says that the catalog or the pools were replaced (call after storing them).
+    pub fn published(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes with every [`DnsState::published`]: replies kept under another number are
+    /// stale. Read it before loading the snapshots a reply is made from.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Answers one message from the current snapshots.
     pub fn respond(&self, msg: &[u8], transport: Transport, peer: SocketAddr) -> Outcome {
+        self.respond_shaped(msg, transport, peer).0
+    }
+
+    /// [`DnsState::respond`], and how the reply depends on the query.
+    pub fn respond_shaped(
+        &self,
+        msg: &[u8],
+        transport: Transport,
+        peer: SocketAddr,
+    ) -> (Outcome, Shape) {
         let catalog = self.catalog.load();
+        self.with_view(None, |view| {
+            let outcome = guarded(peer, (Outcome::Drop, Shape::Varies), || {
+                respond_shaped(&catalog, Some(view), msg, transport, Some(peer.ip()))
+            });
+            if let (Outcome::Reply(r), _) = &outcome {
+                self.metrics.count(transport, r);
+            }
+            outcome
+        })
+    }
+
+    /// The UDP reply to `msg`, whose question `pq` holds, asking the pool afresh (see
+    /// [`crate::dns::prepared`]).
+    pub fn respond_pool(&self, pq: &PoolQuery, msg: &[u8], peer: SocketAddr) -> Outcome {
+        let id = u16::from_be_bytes([msg[0], msg[1]]);
+        let client = pq.client(peer.ip());
+        let reply = self.with_view(Some(client), |view| {
+            guarded(peer, Err(()), || {
+                let (name, rtype) = pq.question();
+                Ok(view.answer(name, rtype).map(|found| pq.reply(id, found)))
+            })
+        });
+        match reply {
+            Ok(Some(r)) => {
+                self.metrics.count(Transport::Udp, &r);
+                Outcome::Reply(r)
+            }
+            // The binding went away with a reload that is still being published.
+            Ok(None) => self.respond(msg, Transport::Udp, peer),
+            Err(()) => Outcome::Drop,
+        }
+    }
+
+    /// Runs `f` with a view of the current pool snapshots for `client`.
+    fn with_view<T>(&self, client: Option<Client>, f: impl FnOnce(PoolView<'_>) -> T) -> T {
         let pools = self.pools.load();
         let health = self.health.load();
         let geo = self.geo.load();
         let measured = self.measured.load();
-        let view = PoolView {
+        f(PoolView {
             pools: &pools,
             health: &health,
             geo: geo.as_deref(),
             measured: (!measured.is_empty()).then_some(&**measured),
             now: tokio::time::Instant::now(),
-            client: None,
-        };
-        // A bug must cost one query, not the socket loop that serves all of them.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            respond(&catalog, Some(view), msg, transport, Some(peer.ip()))
-        }))
-        .unwrap_or_else(|_| {
-            tracing::error!(%peer, "internal error while answering; query dropped");
-            Outcome::Drop
-        });
-        if let Outcome::Reply(r) = &outcome {
-            self.metrics.count(transport, r);
-        }
-        outcome
+            client,
+        })
     }
 
     /// The UDP reply to send after response rate limiting: itself, a truncated stand-in,
@@ -190,10 +239,20 @@ impl DnsState {
     }
 }
 
+/// Runs `f`, or logs and gives `fallback` if it panics: a bug must cost one query, not the
+/// socket loop that serves all of them.
+fn guarded<T>(peer: SocketAddr, fallback: T, f: impl FnOnce() -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!(%peer, "internal error while answering; query dropped");
+        fallback
+    })
+}
+
 /// Answers UDP queries on `socket` until closing begins (where [`super::udp`]'s batched
 /// workers are not available).
 pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, closing: Closing) {
     let mut buf = vec![0u8; 65535];
+    let mut prepared = Prepared::new();
     loop {
         let (len, peer) = tokio::select! {
             r = socket.recv_from(&mut buf) => match r {
@@ -203,7 +262,7 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, closing: Closing) 
             },
             () = closing.closed() => return,
         };
-        let reply = match state.respond(&buf[..len], Transport::Udp, peer) {
+        let reply = match prepared.respond(&state, &buf[..len], peer) {
             Outcome::Reply(r) => r,
             Outcome::Drop | Outcome::Transfer(_) => continue,
         };

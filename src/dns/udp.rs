@@ -8,7 +8,8 @@
 //! worker with nothing to receive sleeps in `poll` on its socket and on a [`wake_line`],
 //! whose [`Alarm`] is dropped when closing begins: the worker wakes at once and stops.
 
-use crate::dns::respond::{Outcome, Transport};
+use crate::dns::prepared::Prepared;
+use crate::dns::respond::Outcome;
 use crate::dns::server::{DnsState, log_query};
 use crate::shutdown::Closing;
 use std::io;
@@ -76,6 +77,7 @@ pub fn serve(
     let mut bufs = vec![[0u8; SLOT]; BATCH];
     let mut batch = Batch::new();
     let mut replies: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(BATCH);
+    let mut prepared = Prepared::new();
     while !closing.is_closed() && !shutdown.is_cancelled() {
         let received = match batch.receive(fd, &mut bufs) {
             Ok(n) => n,
@@ -92,7 +94,7 @@ pub fn serve(
                 continue;
             };
             let query = &buf[..len];
-            if let Outcome::Reply(reply) = state.respond(query, Transport::Udp, peer) {
+            if let Outcome::Reply(reply) = prepared.respond(&state, query, peer) {
                 log_query(&state, peer, "udp", query, &reply);
                 if let Some(reply) = state.rate_limit(peer, reply) {
                     replies.push((reply, peer));

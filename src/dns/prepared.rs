@@ -1,0 +1,93 @@
+//! Replies kept by one UDP worker, so that a query it has answered before costs a hash
+//! lookup instead of decoding, finding the zone, walking its names and encoding.
+//!
+//! The key is the query's bytes after the message ID: flags, question (with the spelling
+//! of its name), EDNS size and options. Two kinds of reply are kept:
+//! - a reply that depends on nothing else while the snapshots stay (every static answer,
+//!   every error) is kept whole; a hit copies it and writes the query's ID;
+//! - a reply for a name bound to a pool keeps the decoded query instead: a hit asks the pool
+//!   afresh (health, rotation, steering for this client) and encodes only that answer.
+//!
+//! Replies whose pool sits down a CNAME chain are not kept. Every reply kept under an older
+//! [`DnsState::generation`] is dropped at the next query, so zone and pool reloads show at
+//! once. At most [`MAX_ENTRIES`] replies are kept; the map is emptied when it is full (a
+//! flood of distinct names costs an insertion per query, and then only churns).
+
+use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport};
+use crate::dns::server::DnsState;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Most replies one worker keeps.
+pub const MAX_ENTRIES: usize = 4096;
+/// Longest query (without its ID) whose reply is kept.
+const MAX_KEY: usize = 512;
+
+/// What is kept for one query.
+enum Entry {
+    /// The whole reply (with the ID of the query that made it).
+    Whole(Box<[u8]>),
+    /// The query of a pool-bound name.
+    Pool(Box<PoolQuery>),
+}
+
+/// The replies one UDP worker keeps (it owns them: no locks).
+#[derive(Default)]
+pub struct Prepared {
+    generation: u64,
+    entries: HashMap<Box<[u8]>, Entry>,
+}
+
+impl Prepared {
+    /// An empty set.
+    pub fn new() -> Prepared {
+        Prepared::default()
+    }
+
+    /// Replies kept now.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Answers one UDP message from `peer` as [`DnsState::respond`] does, from a kept reply
+    /// when there is one.
+    pub fn respond(&mut self, state: &DnsState, msg: &[u8], peer: SocketAddr) -> Outcome {
+        let generation = state.generation();
+        if generation != self.generation {
+            self.entries.clear();
+            self.generation = generation;
+        }
+        let Some(key) = msg.get(2..).filter(|k| k.len() <= MAX_KEY) else {
+            return state.respond(msg, Transport::Udp, peer);
+        };
+        match self.entries.get(key) {
+            Some(Entry::Whole(kept)) => {
+                let mut reply = kept.to_vec();
+                reply[..2].copy_from_slice(&msg[..2]);
+                state.metrics.count(Transport::Udp, &reply);
+                return Outcome::Reply(reply);
+            }
+            Some(Entry::Pool(pq)) => return state.respond_pool(pq, msg, peer),
+            None => {}
+        }
+        let (outcome, shape) = state.respond_shaped(msg, Transport::Udp, peer);
+        let entry = match (&outcome, shape) {
+            (Outcome::Reply(reply), Shape::Fixed) => Entry::Whole(reply.clone().into()),
+            (Outcome::Reply(_), Shape::Pool(pq)) => Entry::Pool(pq),
+            _ => return outcome,
+        };
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(key.into(), entry);
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests;
