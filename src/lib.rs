@@ -25,6 +25,7 @@ pub mod balancer;
 pub mod compare;
 pub mod config;
 pub mod dns;
+pub mod hash;
 pub mod health;
 pub mod pool;
 pub mod scaler;

@@ -44,21 +44,21 @@ pub struct Answer<'a> {
     pub additional: Vec<Rr<'a>>,
     /// ECS scope prefix length: how much of the client's address decided the answer.
     pub scope: u8,
-    /// Whether a pool decided part of the answer (then it may differ from query to query).
-    pub from_pool: FromPool,
+    /// The part a pool answered, if any (then the answer may differ from query to query;
+    /// without one, the zone alone decided it).
+    pub from_pool: Option<PoolPart>,
 }
 
-/// Whether a pool took part in an answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum FromPool {
-    /// No: the zone alone decided it, so the same question always gets the same answer.
-    #[default]
-    No,
-    /// The query name is bound to a pool, whose answer for this record type (A for ANY) is
-    /// the whole answer.
-    Own(u16),
-    /// A pool answered for a name further down a CNAME or DNAME chain.
-    Chain,
+/// Where a pool's answer sits in an [`Answer`]: after the CNAME chain that led to its name
+/// (empty when the query name itself is bound), at the end of the answer section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolPart {
+    /// The bound name the pool answered for.
+    pub name: Name,
+    /// The record type it was asked for (A for ANY).
+    pub rtype: u16,
+    /// How many records of the answer section came before the pool's (the chain).
+    pub chain: usize,
 }
 
 /// How ANY is answered (RFC 8482 §4.1 lets a server return one RRset).
@@ -101,12 +101,12 @@ pub fn answer<'a>(
         if cnames == MAX_CNAMES && matches!(found, Found::Cname(..) | Found::Dname(..)) {
             break;
         }
-        if let Found::Pool(_, t, ..) = &found {
-            out.from_pool = if out.answer.is_empty() && cnames == 0 {
-                FromPool::Own(*t)
-            } else {
-                FromPool::Chain
-            };
+        if let Found::Pool(owner, t, ..) = &found {
+            out.from_pool = Some(PoolPart {
+                name: owner.as_ref().clone(),
+                rtype: *t,
+                chain: out.answer.len(),
+            });
         }
         match found {
             Found::Data(owner, sets) => {
@@ -174,27 +174,23 @@ pub fn answer<'a>(
     out
 }
 
-/// The answer when `qname`'s own pool answered for type `rtype` ([`FromPool::Own`]):
-/// `found` is the pool's answer and its ECS scope. The same as [`answer`] gives then.
-pub fn own_pool_answer<'a>(
+/// The answer made of `chain` (the records before the pool's) and the pool's answer
+/// `found` (with its ECS scope) for `part`: the same as [`answer`] gives when it reaches
+/// that pool and the pool answers so.
+pub fn pool_answer<'a>(
     zone: &'a Zone,
-    qname: &Name,
-    rtype: u16,
+    chain: &[Rr<'a>],
+    part: &PoolPart,
     found: (PoolAnswer, u8),
 ) -> Answer<'a> {
     let mut out = Answer {
         authoritative: true,
-        from_pool: FromPool::Own(rtype),
+        answer: chain.to_vec(),
+        from_pool: Some(part.clone()),
         ..Answer::default()
     };
-    push_pool(
-        &mut out,
-        zone,
-        Cow::Owned(qname.clone()),
-        rtype,
-        found.0,
-        found.1,
-    );
+    let owner = Cow::Owned(part.name.clone());
+    push_pool(&mut out, zone, owner, part.rtype, found.0, found.1);
     add_additional(&mut out, zone);
     out
 }

@@ -2,14 +2,14 @@
 
 use crate::dns::name::Name;
 use crate::dns::zone::Zone;
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::Arc;
 
 /// Every zone the server answers for, keyed by origin (lower-cased wire form, so that a
 /// query name's suffixes are looked up as slices, without building names).
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
-    zones: HashMap<Box<[u8]>, Arc<Zone>>,
+    zones: FastMap<Box<[u8]>, Arc<Zone>>,
 }
 
 impl Catalog {

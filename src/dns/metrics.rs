@@ -6,8 +6,8 @@
 use crate::dns::catalog::Catalog;
 use crate::dns::respond::Transport;
 use crate::dns::wire::{rcode, rtype};
+use crate::hash::FastMap;
 use arc_swap::ArcSwap;
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,9 +61,16 @@ impl Default for Counters {
 /// Zone origins (lower-case wire form) and their counters.
 #[derive(Debug, Default)]
 struct ZoneIndex {
-    by_wire: HashMap<Vec<u8>, usize>,
+    by_wire: FastMap<Vec<u8>, usize>,
     names: Vec<String>,
     counters: Vec<Arc<Counters>>,
+}
+
+/// The counters of one question: its zone's (none: outside every zone), transport and type.
+#[derive(Debug, Clone)]
+pub struct CountPlace {
+    zone: Option<Arc<Counters>>,
+    base: usize,
 }
 
 /// Query counters shared by every socket task.
@@ -106,18 +113,21 @@ impl DnsMetrics {
 
     /// Counts one answered query from its response (question and code are read from it).
     pub fn count(&self, transport: Transport, reply: &[u8]) {
-        let code = reply.get(3).map_or(0, |b| u16::from(b & 0xF));
-        let r = RCODES
-            .iter()
-            .position(|&(c, _)| c == code)
-            .unwrap_or(NR - 1);
+        self.count_at(&self.place(transport, reply), reply);
+    }
+
+    /// Where replies to the question of `reply` are counted (all but the response code),
+    /// for a caller that counts many of them: valid until the zones are synced again.
+    pub fn place(&self, transport: Transport, reply: &[u8]) -> CountPlace {
         let t = usize::from(transport == Transport::Tcp);
         let question = (reply.len() > 12 && reply[4..6] != [0, 0])
             .then(|| question(&reply[12..]))
             .flatten();
         let Some((name, qtype)) = question else {
-            self.outside.0[slot(t, NQ - 1, r)].fetch_add(1, Ordering::Relaxed);
-            return;
+            return CountPlace {
+                zone: None,
+                base: slot(t, NQ - 1, 0),
+            };
         };
         let q = QTYPES
             .iter()
@@ -129,14 +139,29 @@ impl DnsMetrics {
         lower[..name.len()].make_ascii_lowercase();
         // Longest suffix first: the closest enclosing zone.
         let mut pos = 0;
+        let mut zone = None;
         while pos < name.len() {
             if let Some(&i) = index.by_wire.get(&lower[pos..name.len()]) {
-                index.counters[i].0[slot(t, q, r)].fetch_add(1, Ordering::Relaxed);
-                return;
+                zone = Some(index.counters[i].clone());
+                break;
             }
             pos += usize::from(lower[pos]) + 1;
         }
-        self.outside.0[slot(t, q, r)].fetch_add(1, Ordering::Relaxed);
+        CountPlace {
+            zone,
+            base: slot(t, q, 0),
+        }
+    }
+
+    /// Counts `reply` (its response code) at `place`.
+    pub fn count_at(&self, place: &CountPlace, reply: &[u8]) {
+        let code = reply.get(3).map_or(0, |b| u16::from(b & 0xF));
+        let r = RCODES
+            .iter()
+            .position(|&(c, _)| c == code)
+            .unwrap_or(NR - 1);
+        let counters = place.zone.as_deref().unwrap_or(&self.outside);
+        counters.0[place.base + r].fetch_add(1, Ordering::Relaxed);
     }
 
     /// `roundhouse_dns_queries_total{zone,qtype,rcode,transport}` (non-zero series only;

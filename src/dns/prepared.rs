@@ -5,14 +5,18 @@
 //! of its name), EDNS size and options. Two kinds of reply are kept:
 //! - a reply that depends on nothing else while the snapshots stay (every static answer,
 //!   every error) is kept whole; a hit copies it and writes the query's ID;
-//! - a reply for a name bound to a pool keeps the decoded query instead: a hit asks the pool
-//!   afresh (health, rotation, steering for this client) and encodes only that answer.
+//! - a reply for a name bound to a pool keeps the decoded query instead, with the CNAME
+//!   chain that led to the bound name if there is one: a hit asks the pool afresh (health,
+//!   rotation, steering for this client) and encodes that answer; the common case (the
+//!   query name itself bound, addresses that fit) is written straight from the pool's
+//!   addresses.
 //!
-//! Replies whose pool sits down a CNAME chain are not kept. Every reply kept under an older
+//! Every reply kept under an older
 //! [`DnsState::generation`] is dropped at the next query, so zone and pool reloads show at
 //! once. At most [`MAX_ENTRIES`] replies are kept; the map is emptied when it is full (a
 //! flood of distinct names costs an insertion per query, and then only churns).
 
+use crate::dns::metrics::CountPlace;
 use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport};
 use crate::dns::server::DnsState;
 use std::collections::HashMap;
@@ -23,12 +27,12 @@ pub const MAX_ENTRIES: usize = 4096;
 /// Longest query (without its ID) whose reply is kept.
 const MAX_KEY: usize = 512;
 
-/// What is kept for one query.
+/// What is kept for one query, with where its replies are counted.
 enum Entry {
     /// The whole reply (with the ID of the query that made it).
-    Whole(Box<[u8]>),
+    Whole(Box<[u8]>, CountPlace),
     /// The query of a pool-bound name.
-    Pool(Box<PoolQuery>),
+    Pool(Box<PoolQuery>, CountPlace),
 }
 
 /// The replies one UDP worker keeps (it owns them: no locks).
@@ -66,20 +70,24 @@ impl Prepared {
             return state.respond(msg, Transport::Udp, peer);
         };
         match self.entries.get(key) {
-            Some(Entry::Whole(kept)) => {
+            Some(Entry::Whole(kept, place)) => {
                 let mut reply = kept.to_vec();
                 reply[..2].copy_from_slice(&msg[..2]);
-                state.metrics.count(Transport::Udp, &reply);
+                state.metrics.count_at(place, &reply);
                 return Outcome::Reply(reply);
             }
-            Some(Entry::Pool(pq)) => return state.respond_pool(pq, msg, peer),
+            Some(Entry::Pool(pq, place)) => return state.respond_pool(pq, place, msg, peer),
             None => {}
         }
         let (outcome, shape) = state.respond_shaped(msg, Transport::Udp, peer);
-        let entry = match (&outcome, shape) {
-            (Outcome::Reply(reply), Shape::Fixed) => Entry::Whole(reply.clone().into()),
-            (Outcome::Reply(_), Shape::Pool(pq)) => Entry::Pool(pq),
-            _ => return outcome,
+        let Outcome::Reply(reply) = &outcome else {
+            return outcome;
+        };
+        let place = state.metrics.place(Transport::Udp, reply);
+        let entry = match shape {
+            Shape::Fixed => Entry::Whole(reply.clone().into(), place),
+            Shape::Pool(pq) => Entry::Pool(pq, place),
+            Shape::Varies => return outcome,
         };
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();

@@ -2,7 +2,7 @@
 //! makes before looking anything up (opcode, class, EDNS version, TSIG), the answer, and
 //! encoding with truncation for UDP.
 
-use crate::dns::answer::{Answer, AnyPolicy, FromPool, Rr, answer, own_pool_answer};
+use crate::dns::answer::{Answer, AnyPolicy, PoolPart, Rr, answer, pool_answer};
 use crate::dns::catalog::Catalog;
 use crate::dns::name::Name;
 use crate::dns::wire::{
@@ -48,9 +48,10 @@ pub enum Shape {
     /// Only on the query's bytes and the snapshots: the same bytes get the same reply, ID
     /// aside.
     Fixed,
-    /// The query name's own pool answers it: the reply is made per query from this.
+    /// A pool answers it (for the query name, or at the end of its CNAME chain): the reply
+    /// is made per query from this.
     Pool(Box<PoolQuery>),
-    /// On more than that (a pool down a CNAME chain), or there is no reply to keep.
+    /// On more than that, or there is no reply to keep (over TCP, a transfer, no reply).
     Varies,
 }
 
@@ -63,8 +64,10 @@ pub struct PoolQuery {
     q: Question,
     /// The zone holding the name (for the SOA of a NODATA answer).
     zone: Arc<Zone>,
-    /// The bound type the pool is asked for (A for ANY).
-    rtype: u16,
+    /// The bound name and type the pool is asked for, and where its records go.
+    part: PoolPart,
+    /// The records before the pool's: the CNAME chain that led to the bound name.
+    chain: Vec<Rr<'static>>,
     /// The client from the query's ECS option; without one, each query's source is.
     ecs_client: Option<Client>,
     /// What [`encode`] writes before the addresses of the pool: header and question.
@@ -78,7 +81,9 @@ pub struct PoolQuery {
 }
 
 impl PoolQuery {
-    fn new(req: Request, q: Question, zone: Arc<Zone>, rtype: u16) -> PoolQuery {
+    fn new(req: Request, q: Question, zone: Arc<Zone>, ans: &Answer<'_>) -> Option<PoolQuery> {
+        let part = ans.from_pool.clone()?;
+        let chain = ans.answer.get(..part.chain)?.iter().map(owned).collect();
         let limit = udp_limit(req.edns.as_ref());
         let mut w = MessageWriter::new(req.id, response_flags(&req, 0) | flag::AA, limit);
         w.question(&q.name, q.qtype, q.qclass);
@@ -93,7 +98,7 @@ impl PoolQuery {
             }
             None => Vec::new(),
         };
-        PoolQuery {
+        Some(PoolQuery {
             ecs_client: ecs.map(|cs| Client::from_subnet(cs.addr, cs.source_prefix)),
             scope_at: ecs.map(|_| OPT_SIZE + ECS_SCOPE_AT),
             room: limit - tail.len(),
@@ -102,8 +107,9 @@ impl PoolQuery {
             req,
             q,
             zone,
-            rtype,
-        }
+            part,
+            chain,
+        })
     }
 
     /// The UDP reply with message ID `id` once the pool has answered `found` (the answer
@@ -112,8 +118,9 @@ impl PoolQuery {
         let (PoolAnswer::Addresses(ttl, addrs), scope) = &found else {
             return self.encoded(id, found);
         };
-        if self.q.name.is_root() {
-            // No compression pointer to the question for the owner: leave it to the writer.
+        if !self.chain.is_empty() || self.q.name.is_root() {
+            // The owner is not the question's name, or that takes no compression pointer:
+            // leave it to the writer.
             return self.encoded(id, found);
         }
         // Each record: a pointer to the question's name, type, class, TTL, length, address.
@@ -126,7 +133,7 @@ impl PoolQuery {
             r[6..8].copy_from_slice(&(addrs.len() as u16).to_be_bytes());
             for a in addrs {
                 r.extend_from_slice(&[0xC0, 12]);
-                r.extend_from_slice(&self.rtype.to_be_bytes());
+                r.extend_from_slice(&self.part.rtype.to_be_bytes());
                 r.extend_from_slice(&CLASS_IN.to_be_bytes());
                 r.extend_from_slice(&ttl.to_be_bytes());
                 match a {
@@ -157,7 +164,7 @@ impl PoolQuery {
 
     /// The reply through the general encoder (NODATA, SERVFAIL and the unusual cases).
     fn encoded(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
-        let ans = own_pool_answer(&self.zone, &self.q.name, self.rtype, found);
+        let ans = pool_answer(&self.zone, &self.chain, &self.part, found);
         let mut reply = encode(&self.req, &self.q, &ans, Transport::Udp);
         reply[..2].copy_from_slice(&id.to_be_bytes());
         reply
@@ -165,12 +172,22 @@ impl PoolQuery {
 
     /// The name the pool is asked for and the type.
     pub fn question(&self) -> (&Name, u16) {
-        (&self.q.name, self.rtype)
+        (&self.part.name, self.part.rtype)
     }
 
     /// The client the pool answers for, given the query's source.
     pub fn client(&self, peer: std::net::IpAddr) -> Client {
         self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
+    }
+}
+
+/// A record that owns its name and data.
+fn owned(rr: &Rr<'_>) -> Rr<'static> {
+    Rr {
+        owner: std::borrow::Cow::Owned(rr.owner.as_ref().clone()),
+        rtype: rr.rtype,
+        ttl: rr.ttl,
+        rdata: std::borrow::Cow::Owned(rr.rdata.to_vec()),
     }
 }
 
@@ -263,12 +280,14 @@ pub fn respond_shaped(
     let pools = pools.map(|v| PoolView { client, ..v });
     let ans = answer(zone, &q.name, q.qtype, any, pools);
     let reply = Outcome::Reply(encode(&req, &q, &ans, transport));
-    let shape = match ans.from_pool {
-        FromPool::No => Shape::Fixed,
-        FromPool::Own(rtype) if transport == Transport::Udp => {
-            Shape::Pool(Box::new(PoolQuery::new(req, q, zone.clone(), rtype)))
-        }
-        FromPool::Own(_) | FromPool::Chain => Shape::Varies,
+    let shape = if ans.from_pool.is_none() {
+        Shape::Fixed
+    } else if transport == Transport::Tcp {
+        Shape::Varies
+    } else {
+        PoolQuery::new(req, q, zone.clone(), &ans)
+            .map(|pq| Shape::Pool(Box::new(pq)))
+            .unwrap_or(Shape::Varies)
     };
     (reply, shape)
 }

@@ -10,7 +10,7 @@
 
 use crate::config::TransferConfig;
 use crate::dns::catalog::Catalog;
-use crate::dns::metrics::DnsMetrics;
+use crate::dns::metrics::{CountPlace, DnsMetrics};
 use crate::dns::prepared::Prepared;
 use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport, error, respond_shaped};
 use crate::dns::rrl::{Rrl, Verdict, slip_reply};
@@ -182,7 +182,14 @@ impl DnsState {
 
     /// The UDP reply to `msg`, whose question `pq` holds, asking the pool afresh (see
     /// [`crate::dns::prepared`]).
-    pub fn respond_pool(&self, pq: &PoolQuery, msg: &[u8], peer: SocketAddr) -> Outcome {
+    /// The reply is counted at `place`.
+    pub fn respond_pool(
+        &self,
+        pq: &PoolQuery,
+        place: &CountPlace,
+        msg: &[u8],
+        peer: SocketAddr,
+    ) -> Outcome {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
         let client = pq.client(peer.ip());
         let reply = self.with_view(Some(client), |view| {
@@ -193,7 +200,7 @@ impl DnsState {
         });
         match reply {
             Ok(Some(r)) => {
-                self.metrics.count(Transport::Udp, &r);
+                self.metrics.count_at(place, &r);
                 Outcome::Reply(r)
             }
             // The binding went away with a reload that is still being published.

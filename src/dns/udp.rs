@@ -101,7 +101,7 @@ pub fn serve(
                 }
             }
         }
-        send_all(fd, &replies);
+        send_all(fd, &mut batch, &replies);
         replies.clear();
     }
 }
@@ -121,10 +121,10 @@ fn sleep(socket: RawFd, wake: RawFd) {
 }
 
 /// Sends every reply, one `sendmmsg` per batch; a reply the kernel refuses is skipped.
-fn send_all(fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) {
+fn send_all(fd: RawFd, batch: &mut Batch, replies: &[(Vec<u8>, SocketAddr)]) {
     let mut sent = 0;
     while sent < replies.len() {
-        match send_batch(fd, &replies[sent..]) {
+        match batch.send(fd, &replies[sent..]) {
             Ok(0) | Err(_) => sent += 1,
             Ok(n) => sent += n,
         }
@@ -201,37 +201,37 @@ impl Batch {
     }
 }
 
-/// Sends `replies` with one `sendmmsg`; how many the kernel took.
-fn send_batch(fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) -> io::Result<usize> {
-    let n = replies.len().min(BATCH);
-    let mut addrs: [MaybeUninit<libc::sockaddr_storage>; BATCH] = [MaybeUninit::zeroed(); BATCH];
-    let mut iovecs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::zeroed(); BATCH];
-    let mut headers: [MaybeUninit<libc::mmsghdr>; BATCH] = [MaybeUninit::zeroed(); BATCH];
-    for (i, (reply, peer)) in replies.iter().take(n).enumerate() {
-        let len = write_socket_addr(*peer, &mut addrs[i]);
-        let iov = iovecs[i].write(libc::iovec {
-            iov_base: reply.as_ptr().cast_mut().cast(),
-            iov_len: reply.len(),
-        });
-        // SAFETY: all-zero is a valid mmsghdr (see `Batch::new`); only the fields set here
-        // are read by the kernel, and every pointer refers to `addrs`, `iovecs` or `replies`,
-        // which outlive the call below.
+impl Batch {
+    /// Sends `replies` with one `sendmmsg` (the headers of the received batch are reused:
+    /// its datagrams have been read); how many the kernel took.
+    fn send(&mut self, fd: RawFd, replies: &[(Vec<u8>, SocketAddr)]) -> io::Result<usize> {
+        let n = replies.len().min(BATCH);
+        for (i, (reply, peer)) in replies.iter().take(n).enumerate() {
+            let len = write_socket_addr(*peer, &mut self.addrs[i]);
+            self.iovecs[i] = libc::iovec {
+                iov_base: reply.as_ptr().cast_mut().cast(),
+                iov_len: reply.len(),
+            };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = self.addrs[i].as_mut_ptr().cast();
+            h.msg_namelen = len;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+        }
+        // SAFETY: the first `n` headers are set above and point at `addrs` and `iovecs`
+        // (owned by `self`) and at the bytes of `replies`, all of which outlive the call;
+        // the kernel only reads them (and writes `msg_len`). `fd` is an open socket borrowed
+        // from the caller.
         #[allow(unsafe_code)]
-        let h = unsafe { headers[i].assume_init_mut() };
-        h.msg_hdr.msg_name = addrs[i].as_mut_ptr().cast();
-        h.msg_hdr.msg_namelen = len;
-        h.msg_hdr.msg_iov = iov;
-        h.msg_hdr.msg_iovlen = 1;
+        let rc = unsafe { libc::sendmmsg(fd, self.headers.as_mut_ptr(), n as libc::c_uint, 0) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(rc as usize)
     }
-    // SAFETY: the first `n` headers are initialised above and point at live buffers of the
-    // stated lengths; the kernel only reads them (and writes `msg_len`). `fd` is an open
-    // socket borrowed from the caller.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::sendmmsg(fd, headers.as_mut_ptr().cast(), n as libc::c_uint, 0) };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(rc as usize)
 }
 
 fn socklen<T>() -> libc::socklen_t {
@@ -398,7 +398,7 @@ mod tests {
                         got.push(buf[0]);
                         replies.push((buf[..len].to_vec(), peer));
                     }
-                    send_all(s.as_raw_fd(), &replies);
+                    send_all(s.as_raw_fd(), &mut batch, &replies);
                 }
             }
         }

@@ -4,6 +4,7 @@
 //! first result and on every transition, storing a fresh snapshot in the `ArcSwap` while it
 //! holds the lock. Readers only ever `load()` the snapshot.
 
+use crate::hash::FastMap;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -38,7 +39,7 @@ pub struct ProbeStatus {
 /// Snapshot: every probe key's status. Missing key = not ready.
 #[derive(Debug, Clone, Default)]
 pub struct HealthTable {
-    entries: HashMap<ProbeKey, ProbeStatus>,
+    entries: FastMap<ProbeKey, ProbeStatus>,
 }
 
 impl HealthTable {
@@ -80,7 +81,7 @@ fn real_probe() -> ProbeFn {
 /// The published table and what its writers share.
 struct Shared {
     table: Arc<ArcSwap<HealthTable>>,
-    entries: Mutex<HashMap<ProbeKey, ProbeStatus>>,
+    entries: Mutex<FastMap<ProbeKey, ProbeStatus>>,
     /// Bumped after every store, so `first_round` can wait without polling.
     generation: watch::Sender<u64>,
 }
@@ -94,7 +95,7 @@ impl Shared {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<ProbeKey, ProbeStatus>> {
+    fn lock(&self) -> MutexGuard<'_, FastMap<ProbeKey, ProbeStatus>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -122,7 +123,7 @@ impl Shared {
         }
     }
 
-    fn store(&self, entries: &HashMap<ProbeKey, ProbeStatus>) {
+    fn store(&self, entries: &FastMap<ProbeKey, ProbeStatus>) {
         let table = HealthTable {
             entries: entries.clone(),
         };

@@ -8,12 +8,13 @@ use crate::config::Steering;
 use crate::config::{Binding, Endpoint, EndpointMode, Pool, PoolsConfig, WhenAllDown};
 use crate::dns::name::Name;
 use crate::dns::wire::rtype;
+use crate::hash::FastMap;
 use crate::health::{HealthTable, ProbeKey};
 use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
 use crate::steering::rank::{Ranking, rank};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -33,7 +34,7 @@ pub enum PoolAnswer {
 pub struct Pools {
     config: PoolsConfig,
     /// Bound name -> binding index for A and for AAAA.
-    bindings: HashMap<Name, [Option<usize>; 2]>,
+    bindings: FastMap<Name, [Option<usize>; 2]>,
     /// Per binding: responses given so far (the rotation ticket).
     tickets: Vec<AtomicU64>,
     /// Per binding and family (A, AAAA): nothing was ready at the last answer (to log
@@ -50,7 +51,7 @@ pub struct Pools {
 impl Pools {
     /// Builds the snapshot.
     pub fn new(config: PoolsConfig) -> Pools {
-        let mut bindings: HashMap<Name, [Option<usize>; 2]> = HashMap::new();
+        let mut bindings: FastMap<Name, [Option<usize>; 2]> = FastMap::default();
         for (i, b) in config.bindings.iter().enumerate() {
             for &t in &b.rtypes {
                 bindings.entry(b.name.clone()).or_default()[family_slot(t)] = Some(i);
