@@ -18,7 +18,7 @@
 
 use crate::dns::metrics::CountPlace;
 use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport};
-use crate::dns::server::DnsState;
+use crate::dns::server::{DnsState, Snapshots};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -59,12 +59,17 @@ impl Prepared {
     }
 
     /// Answers one UDP message from `peer` as [`DnsState::respond`] does, from a kept reply
-    /// when there is one.
-    pub fn respond(&mut self, state: &DnsState, msg: &[u8], peer: SocketAddr) -> Outcome {
-        let generation = state.generation();
-        if generation != self.generation {
+    /// when there is one (pools asked afresh use `snapshots`).
+    pub fn respond(
+        &mut self,
+        state: &DnsState,
+        snapshots: &Snapshots,
+        msg: &[u8],
+        peer: SocketAddr,
+    ) -> Outcome {
+        if snapshots.generation != self.generation {
             self.entries.clear();
-            self.generation = generation;
+            self.generation = snapshots.generation;
         }
         let Some(key) = msg.get(2..).filter(|k| k.len() <= MAX_KEY) else {
             return state.respond(msg, Transport::Udp, peer);
@@ -76,7 +81,9 @@ impl Prepared {
                 state.metrics.count_at(place, &reply);
                 return Outcome::Reply(reply);
             }
-            Some(Entry::Pool(pq, place)) => return state.respond_pool(pq, place, msg, peer),
+            Some(Entry::Pool(pq, place)) => {
+                return state.respond_pool(snapshots, pq, place, msg, peer);
+            }
             None => {}
         }
         let (outcome, shape) = state.respond_shaped(msg, Transport::Udp, peer);

@@ -22,7 +22,7 @@ use crate::shutdown::Closing;
 use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -185,18 +185,17 @@ impl DnsState {
     /// The reply is counted at `place`.
     pub fn respond_pool(
         &self,
+        snapshots: &Snapshots,
         pq: &PoolQuery,
         place: &CountPlace,
         msg: &[u8],
         peer: SocketAddr,
     ) -> Outcome {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
-        let client = pq.client(peer.ip());
-        let reply = self.with_view(Some(client), |view| {
-            guarded(peer, Err(()), || {
-                let (name, rtype) = pq.question();
-                Ok(view.answer(name, rtype).map(|found| pq.reply(id, found)))
-            })
+        let view = snapshots.view(Some(pq.client(peer.ip())));
+        let reply = guarded(peer, Err(()), || {
+            let (name, rtype) = pq.question();
+            Ok(view.answer(name, rtype).map(|found| pq.reply(id, found)))
         });
         match reply {
             Ok(Some(r)) => {
@@ -211,24 +210,32 @@ impl DnsState {
 
     /// Runs `f` with a view of the current pool snapshots for `client`.
     fn with_view<T>(&self, client: Option<Client>, f: impl FnOnce(PoolView<'_>) -> T) -> T {
-        let pools = self.pools.load();
-        let health = self.health.load();
-        let geo = self.geo.load();
-        let measured = self.measured.load();
-        f(PoolView {
-            pools: &pools,
-            health: &health,
-            geo: geo.as_deref(),
-            measured: (!measured.is_empty()).then_some(&**measured),
-            now: tokio::time::Instant::now(),
-            client,
-        })
+        f(self.snapshots().view(client))
     }
 
-    /// The UDP reply to send after response rate limiting: itself, a truncated stand-in,
-    /// or nothing.
-    pub fn rate_limit(&self, peer: SocketAddr, reply: Vec<u8>) -> Option<Vec<u8>> {
-        let settings = self.settings.load();
+    /// The current snapshots, for answering a batch of queries.
+    pub fn snapshots(&self) -> Snapshots {
+        // The generation first: what is loaded after it is at least as new.
+        let generation = self.generation();
+        Snapshots {
+            generation,
+            settings: self.settings.load(),
+            pools: self.pools.load(),
+            health: self.health.load(),
+            geo: self.geo.load(),
+            measured: self.measured.load(),
+            now: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The UDP reply to send after response rate limiting under `settings`: itself, a
+    /// truncated stand-in, or nothing.
+    pub fn rate_limit(
+        &self,
+        settings: &Settings,
+        peer: SocketAddr,
+        reply: Vec<u8>,
+    ) -> Option<Vec<u8>> {
         let Some(rrl) = &settings.rrl else {
             return Some(reply);
         };
@@ -242,6 +249,34 @@ impl DnsState {
                 self.limits.rrl_dropped.fetch_add(1, Ordering::Relaxed);
                 None
             }
+        }
+    }
+}
+
+/// What a batch of UDP queries is answered from: every snapshot loaded once (and the time
+/// once) for the whole batch.
+pub struct Snapshots {
+    /// [`DnsState::generation`] as it was before the others were loaded.
+    pub generation: u64,
+    /// Per-query settings.
+    pub settings: Guard<Arc<Settings>>,
+    pools: Guard<Arc<Pools>>,
+    health: Guard<Arc<HealthTable>>,
+    geo: Guard<Option<Arc<GeoDb>>>,
+    measured: Guard<Arc<MeasuredTable>>,
+    now: tokio::time::Instant,
+}
+
+impl Snapshots {
+    /// The pools' view for `client`.
+    pub fn view(&self, client: Option<Client>) -> PoolView<'_> {
+        PoolView {
+            pools: &self.pools,
+            health: &self.health,
+            geo: self.geo.as_deref(),
+            measured: (!self.measured.is_empty()).then_some(&**self.measured),
+            now: self.now,
+            client,
         }
     }
 }
@@ -269,14 +304,17 @@ pub async fn run_udp(socket: UdpSocket, state: Arc<DnsState>, closing: Closing) 
             },
             () = closing.closed() => return,
         };
-        let reply = match prepared.respond(&state, &buf[..len], peer) {
-            Outcome::Reply(r) => r,
-            Outcome::Drop | Outcome::Transfer(_) => continue,
-        };
-        log_query(&state, peer, "udp", &buf[..len], &reply);
-        let reply = match state.rate_limit(peer, reply) {
-            Some(r) => r,
-            None => continue,
+        let reply = {
+            let snapshots = state.snapshots();
+            let reply = match prepared.respond(&state, &snapshots, &buf[..len], peer) {
+                Outcome::Reply(r) => r,
+                Outcome::Drop | Outcome::Transfer(_) => continue,
+            };
+            log_query(&snapshots.settings, peer, "udp", &buf[..len], &reply);
+            match state.rate_limit(&snapshots.settings, peer, reply) {
+                Some(r) => r,
+                None => continue,
+            }
         };
         let _ = socket.send_to(&reply, peer).await;
     }
@@ -414,7 +452,7 @@ async fn serve_connection(
             },
         };
         if let Some(first) = replies.first() {
-            log_query(state, peer, "tcp", &buf[..n], first);
+            log_query(&state.settings.load(), peer, "tcp", &buf[..n], first);
         }
         if !write_all(&mut stream, &replies, io, state).await {
             return;
@@ -520,13 +558,13 @@ fn transfer<'a>(
 }
 
 pub(crate) fn log_query(
-    state: &DnsState,
+    settings: &Settings,
     peer: SocketAddr,
     transport: &str,
     query: &[u8],
     reply: &[u8],
 ) {
-    if !state.settings.load().query_log {
+    if !settings.query_log {
         return;
     }
     let rc = reply.get(3).map(|b| b & 0xF).unwrap_or(0);

@@ -89,14 +89,15 @@ pub fn serve(
             // A signal, or an ICMP error from an earlier send: keep going.
             Err(_) => continue,
         };
+        let snapshots = state.snapshots();
         for (i, buf) in bufs.iter().enumerate().take(received) {
             let Some((len, peer)) = batch.datagram(i) else {
                 continue;
             };
             let query = &buf[..len];
-            if let Outcome::Reply(reply) = prepared.respond(&state, query, peer) {
-                log_query(&state, peer, "udp", query, &reply);
-                if let Some(reply) = state.rate_limit(peer, reply) {
+            if let Outcome::Reply(reply) = prepared.respond(&state, &snapshots, query, peer) {
+                log_query(&snapshots.settings, peer, "udp", query, &reply);
+                if let Some(reply) = state.rate_limit(&snapshots.settings, peer, reply) {
                     replies.push((reply, peer));
                 }
             }

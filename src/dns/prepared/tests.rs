@@ -291,7 +291,7 @@ fn kept_replies_are_the_replies() {
             for peer in peers {
                 let before = prepared.len();
                 let want = bytes(fresh.respond(&msg, Transport::Udp, peer));
-                let got = bytes(prepared.respond(&kept, &msg, peer));
+                let got = bytes(prepared.respond(&kept, &kept.snapshots(), &msg, peer));
                 assert_eq!(got, want, "query {msg:02x?} from {peer}, round {round}");
                 hits += usize::from(round > 0 && prepared.len() == before);
             }
@@ -323,7 +323,7 @@ fn a_published_snapshot_replaces_kept_replies() {
         flags: 0x0100,
     };
     let msg = query(7, "static.example.test", 1, form);
-    let first = bytes(prepared.respond(&state, &msg, peer)).unwrap();
+    let first = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_eq!(prepared.len(), 1);
     let origin = Name::parse("example.test.", None).unwrap();
     let edited = ZONE.replace("192.0.2.2", "192.0.2.3");
@@ -333,7 +333,7 @@ fn a_published_snapshot_replaces_kept_replies() {
     state.catalog.store(Arc::new(catalog));
     // Stored but not yet published: the kept reply may still be given.
     state.published();
-    let second = bytes(prepared.respond(&state, &msg, peer)).unwrap();
+    let second = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_ne!(first, second);
     assert!(second.windows(4).any(|w| w == [192, 0, 2, 3]));
     assert_eq!(
@@ -354,7 +354,7 @@ fn at_most_max_entries_are_kept() {
     };
     for i in 0..MAX_ENTRIES + 10 {
         let msg = query(1, &format!("n{i}.example.test"), 1, form);
-        let reply = bytes(prepared.respond(&state, &msg, peer)).unwrap();
+        let reply = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
         assert_eq!(reply[3] & 0xF, 3, "NXDOMAIN");
         assert!(prepared.len() <= MAX_ENTRIES);
     }
