@@ -4,7 +4,8 @@
 //!
 //! - [`dns_query`]: bytes -> `dns::respond::respond` (the function the UDP and TCP sockets
 //!   call) over a fixed catalog of two zones with pool bindings; every reply must be a
-//!   well-formed DNS message that fits its transport.
+//!   well-formed DNS message that fits its transport, and a UDP worker's kept reply
+//!   (`dns::prepared`) must be the same bytes as a fresh one.
 //! - [`zone_file`]: bytes -> the zone-file parser and checks; a zone that loads must print
 //!   and parse back to the same records, and answer queries for its names.
 //! - [`config`]: bytes -> the configuration loader and validation; a configuration that
@@ -16,19 +17,22 @@
 
 #![allow(dead_code)]
 
+use arc_swap::ArcSwap;
 use roundhouse::config::Config;
 use roundhouse::dns::catalog::Catalog;
 use roundhouse::dns::name::Name;
+use roundhouse::dns::prepared::Prepared;
 use roundhouse::dns::respond::{Outcome, Transport, respond, udp_limit};
+use roundhouse::dns::server::{DnsState, Settings};
 use roundhouse::dns::wire::{Decoded, decode, flag, read_name, rtype};
 use roundhouse::dns::zone::Zone;
 use roundhouse::dns::zonefile::{Record, parse_zone_bytes, parse_zone_text, rdata_to_text};
 use roundhouse::health::HealthTable;
 use roundhouse::pool::{PoolView, Pools};
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Where fuzzed zone text claims to come from: a directory that does not exist, so relative
 /// `$INCLUDE`s fail fast.
@@ -140,6 +144,11 @@ struct Fixture {
     catalog: Catalog,
     pools: Pools,
     health: HealthTable,
+    /// Two servers built alike: one answers every query afresh, the other through the
+    /// replies a UDP worker keeps.
+    fresh: DnsState,
+    kept: DnsState,
+    prepared: Mutex<Prepared>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -156,7 +165,15 @@ fn fixture() -> &'static Fixture {
         }
         let config = Config::parse(FUZZ_CONFIG, Path::new("fuzz.toml"), Path::new("."))
             .unwrap_or_else(|e| panic!("fixture config: {e}"));
+        let server = || {
+            let health = Arc::new(ArcSwap::from_pointee(HealthTable::default()));
+            let pools = Pools::new(config.pools.clone());
+            DnsState::new(catalog.clone(), Settings::default(), pools, health)
+        };
         Fixture {
+            fresh: server(),
+            kept: server(),
+            prepared: Mutex::new(Prepared::new()),
             catalog,
             pools: Pools::new(config.pools),
             health: HealthTable::default(),
@@ -192,6 +209,27 @@ pub fn dns_query(data: &[u8]) {
                 let q = req.question.expect("a transfer has a question");
                 assert!(q.qtype == rtype::AXFR || q.qtype == rtype::IXFR);
             }
+        }
+    }
+    kept_replies(f, data);
+}
+
+/// A kept reply is the reply: the message and the same one with another ID, through a
+/// server that answers afresh and one that keeps replies (the second sight is a hit).
+fn kept_replies(f: &Fixture, data: &[u8]) {
+    let peer = SocketAddr::from(([198, 51, 100, 7], 5300));
+    let mut prepared = f.prepared.lock().unwrap_or_else(|p| p.into_inner());
+    let mut msg = data.to_vec();
+    for round in 0..2u8 {
+        if let Some(id) = msg.get_mut(1) {
+            *id = id.wrapping_add(round);
+        }
+        let fresh = f.fresh.respond(&msg, Transport::Udp, peer);
+        let kept = prepared.respond(&f.kept, &f.kept.snapshots(), &msg, peer);
+        match (fresh, kept) {
+            (Outcome::Reply(a), Outcome::Reply(b)) => assert_eq!(a, b, "kept reply differs"),
+            (Outcome::Drop, Outcome::Drop) => {}
+            (a, b) => panic!("fresh {a:?}, kept {b:?}"),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod loader;
 pub mod metrics;
 pub mod name;
+pub mod pool_reply;
 pub mod prepared;
 pub mod respond;
 pub mod rrl;

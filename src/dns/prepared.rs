@@ -13,17 +13,21 @@
 //!
 //! Every reply kept under an older
 //! [`DnsState::generation`] is dropped at the next query, so zone and pool reloads show at
-//! once. At most [`MAX_ENTRIES`] replies are kept; the map is emptied when it is full (a
-//! flood of distinct names costs an insertion per query, and then only churns).
+//! once. At most [`MAX_ENTRIES`] replies and [`MAX_BYTES`] are kept; the map is emptied
+//! when it is full (a flood of distinct names costs an insertion per query, and then only
+//! churns). Clients choose the keys, so they are hashed with SipHash under a random key.
 
 use crate::dns::metrics::CountPlace;
-use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport};
+use crate::dns::pool_reply::PoolQuery;
+use crate::dns::respond::{Outcome, Shape, Transport};
 use crate::dns::server::{DnsState, Snapshots};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Most replies one worker keeps.
 pub const MAX_ENTRIES: usize = 4096;
+/// Most bytes of keys and replies one worker keeps.
+pub const MAX_BYTES: usize = 4 << 20;
 /// Longest query (without its ID) whose reply is kept.
 const MAX_KEY: usize = 512;
 
@@ -40,6 +44,8 @@ enum Entry {
 pub struct Prepared {
     generation: u64,
     entries: HashMap<Box<[u8]>, Entry>,
+    /// Bytes of the keys and entries kept.
+    bytes: usize,
 }
 
 impl Prepared {
@@ -68,7 +74,7 @@ impl Prepared {
         peer: SocketAddr,
     ) -> Outcome {
         if snapshots.generation != self.generation {
-            self.entries.clear();
+            self.clear();
             self.generation = snapshots.generation;
         }
         let Some(key) = msg.get(2..).filter(|k| k.len() <= MAX_KEY) else {
@@ -91,16 +97,27 @@ impl Prepared {
             return outcome;
         };
         let place = state.metrics.place(Transport::Udp, reply);
-        let entry = match shape {
-            Shape::Fixed => Entry::Whole(reply.clone().into(), place),
-            Shape::Pool(pq) => Entry::Pool(pq, place),
+        let (entry, size) = match shape {
+            Shape::Fixed => (Entry::Whole(reply.clone().into(), place), reply.len()),
+            Shape::Pool(pq) => {
+                let size = pq.size();
+                (Entry::Pool(pq, place), size)
+            }
             Shape::Varies => return outcome,
         };
-        if self.entries.len() >= MAX_ENTRIES {
-            self.entries.clear();
+        let size = size + key.len();
+        if self.entries.len() >= MAX_ENTRIES || self.bytes + size > MAX_BYTES {
+            self.clear();
         }
         self.entries.insert(key.into(), entry);
+        self.bytes += size;
         outcome
+    }
+
+    /// Forgets every kept reply.
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
     }
 }
 

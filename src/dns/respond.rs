@@ -2,19 +2,17 @@
 //! makes before looking anything up (opcode, class, EDNS version, TSIG), the answer, and
 //! encoding with truncation for UDP.
 
-use crate::dns::answer::{Answer, AnyPolicy, PoolPart, Rr, answer, pool_answer};
+use crate::dns::answer::{Answer, AnyPolicy, Rr, answer};
 use crate::dns::catalog::Catalog;
-use crate::dns::name::Name;
+use crate::dns::pool_reply::PoolQuery;
 use crate::dns::wire::{
     CLASS_ANY, CLASS_IN, Decoded, Edns, MAX_UDP_PAYLOAD, Question, Request, decode, flag, opcode,
     rcode, rtype,
 };
 use crate::dns::writer::{Full, MessageWriter};
-use crate::dns::zone::Zone;
 use crate::dns::zonefile::compressible_names;
-use crate::pool::{PoolAnswer, PoolView};
+use crate::pool::PoolView;
 use crate::steering::Client;
-use std::sync::Arc;
 
 /// Which transport a query came over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +24,7 @@ pub enum Transport {
 }
 
 /// Bytes an OPT record without options takes.
-const OPT_SIZE: usize = 11;
-/// Where the scope prefix length sits in an ECS option (after code, length, family and
-/// source prefix length).
-const ECS_SCOPE_AT: usize = 7;
+pub(crate) const OPT_SIZE: usize = 11;
 
 /// What the server should do with one received message.
 #[derive(Debug)]
@@ -53,142 +48,6 @@ pub enum Shape {
     Pool(Box<PoolQuery>),
     /// On more than that, or there is no reply to keep (over TCP, a transfer, no reply).
     Varies,
-}
-
-/// A decoded query for a name bound to a pool: what its replies share.
-#[derive(Debug)]
-pub struct PoolQuery {
-    /// The request (its ID is replaced per reply).
-    req: Request,
-    /// Its question.
-    q: Question,
-    /// The zone holding the name (for the SOA of a NODATA answer).
-    zone: Arc<Zone>,
-    /// The bound name and type the pool is asked for, and where its records go.
-    part: PoolPart,
-    /// The records before the pool's: the CNAME chain that led to the bound name.
-    chain: Vec<Rr<'static>>,
-    /// The client from the query's ECS option; without one, each query's source is.
-    ecs_client: Option<Client>,
-    /// What [`encode`] writes before the addresses of the pool: header and question.
-    head: Vec<u8>,
-    /// What it writes after them: the OPT record (with the ECS option, scope 0), if any.
-    tail: Vec<u8>,
-    /// Where the ECS scope is in `tail`.
-    scope_at: Option<usize>,
-    /// Most bytes the head and the addresses may take (the UDP limit less the tail).
-    room: usize,
-}
-
-impl PoolQuery {
-    fn new(req: Request, q: Question, zone: Arc<Zone>, ans: &Answer<'_>) -> Option<PoolQuery> {
-        let part = ans.from_pool.clone()?;
-        let chain = ans.answer.get(..part.chain)?.iter().map(owned).collect();
-        let limit = udp_limit(req.edns.as_ref());
-        let mut w = MessageWriter::new(req.id, response_flags(&req, 0) | flag::AA, limit);
-        w.question(&q.name, q.qtype, q.qclass);
-        let head = w.finish();
-        let ecs = req.edns.as_ref().and_then(|e| e.client_subnet);
-        let tail = match &req.edns {
-            Some(_) => {
-                let mut w = MessageWriter::new(0, 0, limit);
-                let options = ecs.map(|cs| ecs_option(&cs, 0)).unwrap_or_default();
-                w.opt(MAX_UDP_PAYLOAD, 0, &options);
-                w.finish().split_off(12)
-            }
-            None => Vec::new(),
-        };
-        Some(PoolQuery {
-            ecs_client: ecs.map(|cs| Client::from_subnet(cs.addr, cs.source_prefix)),
-            scope_at: ecs.map(|_| OPT_SIZE + ECS_SCOPE_AT),
-            room: limit - tail.len(),
-            head,
-            tail,
-            req,
-            q,
-            zone,
-            part,
-            chain,
-        })
-    }
-
-    /// The UDP reply with message ID `id` once the pool has answered `found` (the answer
-    /// and its ECS scope): byte for byte what [`respond`] sends.
-    pub fn reply(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
-        let (PoolAnswer::Addresses(ttl, addrs), scope) = &found else {
-            return self.encoded(id, found);
-        };
-        if !self.chain.is_empty() || self.q.name.is_root() {
-            // The owner is not the question's name, or that takes no compression pointer:
-            // leave it to the writer.
-            return self.encoded(id, found);
-        }
-        // Each record: a pointer to the question's name, type, class, TTL, length, address.
-        let size = |a: &std::net::IpAddr| if a.is_ipv4() { 16 } else { 28 };
-        let records: usize = addrs.iter().map(size).sum();
-        let mut r = Vec::with_capacity(self.head.len() + records + self.tail.len());
-        r.extend_from_slice(&self.head);
-        r[..2].copy_from_slice(&id.to_be_bytes());
-        if self.head.len() + records <= self.room {
-            r[6..8].copy_from_slice(&(addrs.len() as u16).to_be_bytes());
-            for a in addrs {
-                r.extend_from_slice(&[0xC0, 12]);
-                r.extend_from_slice(&self.part.rtype.to_be_bytes());
-                r.extend_from_slice(&CLASS_IN.to_be_bytes());
-                r.extend_from_slice(&ttl.to_be_bytes());
-                match a {
-                    std::net::IpAddr::V4(v4) => {
-                        r.extend_from_slice(&[0, 4]);
-                        r.extend_from_slice(&v4.octets());
-                    }
-                    std::net::IpAddr::V6(v6) => {
-                        r.extend_from_slice(&[0, 16]);
-                        r.extend_from_slice(&v6.octets());
-                    }
-                }
-            }
-        } else {
-            // As encode: the addresses do not fit, so the question alone with TC.
-            r[2] |= (flag::TC >> 8) as u8;
-        }
-        if !self.tail.is_empty() {
-            r[10..12].copy_from_slice(&1u16.to_be_bytes());
-            let at = r.len();
-            r.extend_from_slice(&self.tail);
-            if let Some(s) = self.scope_at {
-                r[at + s] = *scope;
-            }
-        }
-        r
-    }
-
-    /// The reply through the general encoder (NODATA, SERVFAIL and the unusual cases).
-    fn encoded(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
-        let ans = pool_answer(&self.zone, &self.chain, &self.part, found);
-        let mut reply = encode(&self.req, &self.q, &ans, Transport::Udp);
-        reply[..2].copy_from_slice(&id.to_be_bytes());
-        reply
-    }
-
-    /// The name the pool is asked for and the type.
-    pub fn question(&self) -> (&Name, u16) {
-        (&self.part.name, self.part.rtype)
-    }
-
-    /// The client the pool answers for, given the query's source.
-    pub fn client(&self, peer: std::net::IpAddr) -> Client {
-        self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
-    }
-}
-
-/// A record that owns its name and data.
-fn owned(rr: &Rr<'_>) -> Rr<'static> {
-    Rr {
-        owner: std::borrow::Cow::Owned(rr.owner.as_ref().clone()),
-        rtype: rr.rtype,
-        ttl: rr.ttl,
-        rdata: std::borrow::Cow::Owned(rr.rdata.to_vec()),
-    }
 }
 
 /// Handles one query message from `peer`.
@@ -297,7 +156,7 @@ fn op(flags: u16) -> u8 {
 }
 
 /// Response flags: QR, the query's opcode, RD and CD copied, and the RCODE's low bits.
-fn response_flags(req: &Request, code: u16) -> u16 {
+pub(crate) fn response_flags(req: &Request, code: u16) -> u16 {
     flag::QR | (req.flags & (0x7800 | flag::RD | flag::CD)) | (code & 0xF)
 }
 
@@ -381,7 +240,7 @@ fn write_additional(w: &mut MessageWriter, rrs: &[Rr<'_>]) {
 
 /// The ECS option of a response (RFC 7871 §7.2.1): family, source prefix and address as the
 /// query sent them, and the scope prefix length that decided the answer.
-fn ecs_option(cs: &crate::dns::wire::ClientSubnet, scope: u8) -> Vec<u8> {
+pub(crate) fn ecs_option(cs: &crate::dns::wire::ClientSubnet, scope: u8) -> Vec<u8> {
     let (family, bytes): (u16, Vec<u8>) = match cs.addr {
         std::net::IpAddr::V4(v4) => (1, v4.octets().to_vec()),
         std::net::IpAddr::V6(v6) => (2, v6.octets().to_vec()),

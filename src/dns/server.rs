@@ -11,8 +11,9 @@
 use crate::config::TransferConfig;
 use crate::dns::catalog::Catalog;
 use crate::dns::metrics::{CountPlace, DnsMetrics};
+use crate::dns::pool_reply::PoolQuery;
 use crate::dns::prepared::Prepared;
-use crate::dns::respond::{Outcome, PoolQuery, Shape, Transport, error, respond_shaped};
+use crate::dns::respond::{Outcome, Shape, Transport, error, respond_shaped};
 use crate::dns::rrl::{Rrl, Verdict, slip_reply};
 use crate::dns::wire::{Request, rcode};
 use crate::dns::xfr::transfer_messages;

@@ -140,7 +140,10 @@ type = "A"
 
 fn state() -> DnsState {
     let origin = Name::parse("example.test.", None).unwrap();
-    let records = parse_zone_text(ZONE, Path::new("example.test.zone"), &origin).unwrap();
+    // A wildcard whose TXT record takes about 1 kB.
+    let bulk = format!("\"{}\" ", "x".repeat(250)).repeat(4);
+    let text = format!("{ZONE}*.bulk TXT {bulk}\n");
+    let records = parse_zone_text(&text, Path::new("example.test.zone"), &origin).unwrap();
     let mut catalog = Catalog::new();
     catalog.insert(Arc::new(Zone::new(origin, records).unwrap()));
     let config = Config::parse(CONFIG, Path::new("t.toml"), Path::new(".")).unwrap();
@@ -359,4 +362,33 @@ fn at_most_max_entries_are_kept() {
         assert!(prepared.len() <= MAX_ENTRIES);
     }
     assert_eq!(prepared.len(), 10);
+}
+
+#[test]
+fn at_most_max_bytes_are_kept() {
+    let state = state();
+    let mut prepared = Prepared::new();
+    let peer: SocketAddr = "192.0.2.9:5300".parse().unwrap();
+    let form = Form {
+        edns: Some(4096),
+        ecs: None,
+        flags: 0x0100,
+    };
+    let mut emptied = false;
+    for i in 0..4000 {
+        let msg = query(1, &format!("n{i}.bulk.example.test"), 16, form);
+        let before = prepared.len();
+        let reply = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
+        assert!(
+            reply.len() > 1000,
+            "the wildcard's large TXT: {}",
+            reply.len()
+        );
+        assert!(prepared.bytes <= MAX_BYTES);
+        emptied |= prepared.len() < before;
+    }
+    assert!(
+        emptied,
+        "the byte limit emptied the map before the entry limit did"
+    );
 }
