@@ -170,20 +170,19 @@ impl DnsState {
         peer: SocketAddr,
     ) -> (Outcome, Shape) {
         let catalog = self.catalog.load();
-        self.with_view(None, |view| {
-            let outcome = guarded(peer, (Outcome::Drop, Shape::Varies), || {
-                respond_shaped(&catalog, Some(view), msg, transport, Some(peer.ip()))
-            });
-            if let (Outcome::Reply(r), _) = &outcome {
-                self.metrics.count(transport, r);
-            }
-            outcome
-        })
+        let snapshots = self.snapshots();
+        let view = snapshots.view(None);
+        let outcome = guarded(peer, (Outcome::Drop, Shape::Varies), || {
+            respond_shaped(&catalog, Some(view), msg, transport, Some(peer.ip()))
+        });
+        if let (Outcome::Reply(r), _) = &outcome {
+            self.metrics.count(transport, r);
+        }
+        outcome
     }
 
     /// The UDP reply to `msg`, whose question `pq` holds, asking the pool afresh (see
-    /// [`crate::dns::prepared`]).
-    /// The reply is counted at `place`.
+    /// [`crate::dns::prepared`]); it is counted at `place`.
     pub fn respond_pool(
         &self,
         snapshots: &Snapshots,
@@ -207,11 +206,6 @@ impl DnsState {
             Ok(None) => self.respond(msg, Transport::Udp, peer),
             Err(()) => Outcome::Drop,
         }
-    }
-
-    /// Runs `f` with a view of the current pool snapshots for `client`.
-    fn with_view<T>(&self, client: Option<Client>, f: impl FnOnce(PoolView<'_>) -> T) -> T {
-        f(self.snapshots().view(client))
     }
 
     /// The current snapshots, for answering a batch of queries.

@@ -164,6 +164,17 @@ struct Form {
     flags: u16,
 }
 
+/// A query with RD and without EDNS.
+const PLAIN: Form = Form {
+    edns: None,
+    ecs: None,
+    flags: 0x0100,
+};
+
+fn source() -> SocketAddr {
+    "192.0.2.9:5300".parse().unwrap()
+}
+
 fn query(id: u16, name: &str, qtype: u16, form: Form) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&form.flags.to_be_bytes());
@@ -319,13 +330,8 @@ fn kept_replies_are_the_replies() {
 fn a_published_snapshot_replaces_kept_replies() {
     let state = state();
     let mut prepared = Prepared::new();
-    let peer: SocketAddr = "192.0.2.9:5300".parse().unwrap();
-    let form = Form {
-        edns: None,
-        ecs: None,
-        flags: 0x0100,
-    };
-    let msg = query(7, "static.example.test", 1, form);
+    let peer = source();
+    let msg = query(7, "static.example.test", 1, PLAIN);
     let first = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_eq!(prepared.len(), 1);
     let origin = Name::parse("example.test.", None).unwrap();
@@ -334,7 +340,7 @@ fn a_published_snapshot_replaces_kept_replies() {
     let mut catalog = Catalog::new();
     catalog.insert(Arc::new(Zone::new(origin, records).unwrap()));
     state.catalog.store(Arc::new(catalog));
-    // Stored but not yet published: the kept reply may still be given.
+    // Once published, the kept reply is gone.
     state.published();
     let second = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_ne!(first, second);
@@ -349,14 +355,9 @@ fn a_published_snapshot_replaces_kept_replies() {
 fn at_most_max_entries_are_kept() {
     let state = state();
     let mut prepared = Prepared::new();
-    let peer: SocketAddr = "192.0.2.9:5300".parse().unwrap();
-    let form = Form {
-        edns: None,
-        ecs: None,
-        flags: 0x0100,
-    };
+    let peer = source();
     for i in 0..MAX_ENTRIES + 10 {
-        let msg = query(1, &format!("n{i}.example.test"), 1, form);
+        let msg = query(1, &format!("n{i}.example.test"), 1, PLAIN);
         let reply = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
         assert_eq!(reply[3] & 0xF, 3, "NXDOMAIN");
         assert!(prepared.len() <= MAX_ENTRIES);
@@ -368,7 +369,7 @@ fn at_most_max_entries_are_kept() {
 fn at_most_max_bytes_are_kept() {
     let state = state();
     let mut prepared = Prepared::new();
-    let peer: SocketAddr = "192.0.2.9:5300".parse().unwrap();
+    let peer = source();
     let form = Form {
         edns: Some(4096),
         ecs: None,
