@@ -393,3 +393,25 @@ fn at_most_max_bytes_are_kept() {
         "the byte limit emptied the map before the entry limit did"
     );
 }
+
+#[test]
+fn replies_read_through_a_pointer_into_the_id_are_not_kept() {
+    // The question's name ends in a compression pointer to offset 0: the message ID becomes
+    // part of the name (a FORMERR echoes it), so the reply differs by ID alone.
+    let (fresh, kept) = (state(), state());
+    let mut prepared = Prepared::new();
+    let mut msg = query(0x1001, "wuw", 1, PLAIN);
+    let root = msg.len() - 5;
+    msg.splice(root..root + 1, [0xC0, 0x00]);
+    for id in [0x1001u16, 0x1002, 0x0000] {
+        msg[..2].copy_from_slice(&id.to_be_bytes());
+        let want = bytes(fresh.respond(&msg, Transport::Udp, source()));
+        let got = bytes(prepared.respond(&kept, &kept.snapshots(), &msg, source()));
+        assert_eq!(got, want, "ID {id:#06x}");
+    }
+    assert!(prepared.is_empty());
+    // Written out, the same question is kept.
+    let plain = query(0x1001, "wuw.example.test", 1, PLAIN);
+    bytes(prepared.respond(&kept, &kept.snapshots(), &plain, source()));
+    assert_eq!(prepared.len(), 1);
+}
