@@ -96,10 +96,11 @@ impl Prepared {
         let Outcome::Reply(reply) = &outcome else {
             return outcome;
         };
+        let place = state.metrics.place(Transport::Udp, reply);
+        state.metrics.count_at(&place, reply);
         if !without_pointers(msg) {
             return outcome;
         }
-        let place = state.metrics.place(Transport::Udp, reply);
         let (entry, size) = match shape {
             Shape::Fixed => (Entry::Whole(reply.clone().into(), place), reply.len()),
             Shape::Pool(pq) => {

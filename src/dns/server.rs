@@ -159,10 +159,15 @@ impl DnsState {
 
     /// Answers one message from the current snapshots.
     pub fn respond(&self, msg: &[u8], transport: Transport, peer: SocketAddr) -> Outcome {
-        self.respond_shaped(msg, transport, peer).0
+        let (outcome, _) = self.respond_shaped(msg, transport, peer);
+        if let Outcome::Reply(r) = &outcome {
+            self.metrics.count(transport, r);
+        }
+        outcome
     }
 
-    /// [`DnsState::respond`], and how the reply depends on the query.
+    /// [`DnsState::respond`], and how the reply depends on the query; the reply is not
+    /// counted (the caller counts it where it keeps it).
     pub fn respond_shaped(
         &self,
         msg: &[u8],
@@ -172,13 +177,9 @@ impl DnsState {
         let catalog = self.catalog.load();
         let snapshots = self.snapshots();
         let view = snapshots.view(None);
-        let outcome = guarded(peer, (Outcome::Drop, Shape::Varies), || {
+        guarded(peer, (Outcome::Drop, Shape::Varies), || {
             respond_shaped(&catalog, Some(view), msg, transport, Some(peer.ip()))
-        });
-        if let (Outcome::Reply(r), _) = &outcome {
-            self.metrics.count(transport, r);
-        }
-        outcome
+        })
     }
 
     /// The UDP reply to `msg`, whose question `pq` holds, asking the pool afresh (see
