@@ -2,7 +2,8 @@
 # Every side-by-side benchmark in one run, summarised in one table: each measure, roundhouse,
 # the peer, and the ratio (higher is better for throughput; for p99 and memory, lower is
 # better, and the ratio is roundhouse ÷ peer as printed). Runs bench/dns.sh --static (knotd,
-# NSD), bench/dns.sh (gdnsd DYNA, PowerDNS LUA), bench/http.sh (HAProxy, nginx), bench/tcp.sh
+# NSD), bench/dns.sh (gdnsd DYNA, PowerDNS LUA), bench/geo.sh (gdnsd geoip, PowerDNS LUA with
+# its geoip backend), bench/http.sh (HAProxy, nginx), bench/tcp.sh
 # (HAProxy mode tcp) and bench/memory.sh (knotd), keeping each script's full output in the
 # work directory it names.
 # usage: bench/all.sh [--runs N] [--seconds N] [--records N]
@@ -21,6 +22,7 @@ out=$(mktemp -d)
 echo "load before: $(cat /proc/loadavg); full outputs in $out"
 "$root/bench/dns.sh" --static --runs "$runs" --seconds "$secs" --peers "knot nsd" > "$out/dns-static.txt" 2>&1
 "$root/bench/dns.sh" --runs "$runs" --seconds "$secs" --peers "gdnsd pdns" > "$out/dns-pool.txt" 2>&1
+"$root/bench/geo.sh" --runs "$runs" --seconds "$secs" > "$out/dns-geo.txt" 2>&1
 "$root/bench/http.sh" --runs "$runs" --seconds "$secs" > "$out/http.txt" 2>&1
 "$root/bench/tcp.sh" --runs "$runs" --seconds "$secs" > "$out/tcp.txt" 2>&1
 "$root/bench/memory.sh" "$records" > "$out/memory.txt" 2>&1 || true
@@ -45,6 +47,10 @@ row "DNS static zone, p99 ms" "$(col "$s" "$c" p99_ms)" "$(col "$s" knot p99_ms)
 p=$out/dns-pool.txt; c=$(cand "$p")
 row "DNS pool answers, qps per server core" "$(col "$p" "$c" qps_per_core)" "$(col "$p" gdnsd qps_per_core)" "gdnsd DYNA"
 row "DNS pool answers, qps" "$(col "$p" "$c" qps)" "$(col "$p" pdns qps)" "PowerDNS LUA"
+g=$out/dns-geo.txt
+row "DNS geo pool + ECS, qps per server core" "$(col "$g" roundhouse ecs_per_core)" "$(col "$g" gdnsd ecs_per_core)" "gdnsd geoip"
+row "DNS geo pool, no ECS, qps per server core" "$(col "$g" roundhouse plain_per_core)" "$(col "$g" gdnsd plain_per_core)" "gdnsd geoip"
+row "DNS geo pool + ECS, qps" "$(col "$g" roundhouse ecs_qps)" "$(col "$g" pdns ecs_qps)" "PowerDNS LUA geoip"
 h=$out/http.txt; c=$(cand "$h")
 row "HTTP balancer, requests/s" "$(col "$h" "$c" req_per_s)" "$(col "$h" haproxy req_per_s)" HAProxy
 row "HTTP balancer, p99 ms" "$(col "$h" "$c" p99_ms)" "$(col "$h" haproxy p99_ms)" HAProxy

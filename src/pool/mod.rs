@@ -14,15 +14,19 @@ use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
 use crate::steering::rank::{Ranking, rank};
+use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The addresses of one answer (inline up to eight).
+pub type Addrs = SmallVec<[IpAddr; 8]>;
 
 /// What a pool answers for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoolAnswer {
     /// These addresses, with this TTL.
-    Addresses(u32, Vec<IpAddr>),
+    Addresses(u32, Addrs),
     /// NOERROR without addresses.
     NoData,
     /// SERVFAIL.
@@ -184,7 +188,7 @@ impl Pools {
             e.addr.is_ipv4() == v4 && e.enabled
         };
         // One health lookup per endpoint and query.
-        let healthy: Vec<bool> = keys
+        let healthy: SmallVec<[bool; 32]> = keys
             .iter()
             .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
             .collect();
@@ -234,8 +238,7 @@ impl Pools {
             WhenAllDown::NoData => PoolAnswer::NoData,
             WhenAllDown::ServFail => PoolAnswer::ServFail,
             WhenAllDown::Fallback(list) => {
-                let fitting: Vec<IpAddr> =
-                    list.iter().copied().filter(|a| a.is_ipv4() == v4).collect();
+                let fitting: Addrs = list.iter().copied().filter(|a| a.is_ipv4() == v4).collect();
                 if fitting.is_empty() {
                     PoolAnswer::NoData
                 } else {
@@ -246,8 +249,15 @@ impl Pools {
         Some((fail, ranking.scope))
     }
 
-    /// The region ranking for this query's client (the pool's own order without one).
+    /// The region ranking for this query's client (the pool's own order without one; none
+    /// for a pool without steering, which has no use for it).
     fn rank(&self, pool: &Pool, view: &PoolView<'_>) -> Ranking {
+        if pool.steering == Steering::None {
+            return Ranking {
+                order: Default::default(),
+                scope: 0,
+            };
+        }
         let Some(client) = view.client else {
             return Ranking {
                 order: (0..pool.regions.len()).collect(),
@@ -298,7 +308,7 @@ fn answer_ttl(binding: &Binding, pool: &Pool, degraded: bool) -> u32 {
         .max(min_ttl)
 }
 
-fn addrs(pool: &Pool, picked: &[usize]) -> Vec<IpAddr> {
+fn addrs(pool: &Pool, picked: &[usize]) -> Addrs {
     picked.iter().map(|&i| pool.endpoints[i].addr).collect()
 }
 

@@ -4,6 +4,11 @@
 //! the policy picks among the ready endpoints of the chosen region.
 
 use crate::config::{Policy, Pool, Spill, Steering};
+use smallvec::SmallVec;
+
+/// Endpoint indices: kept inline for pools of up to 16 endpoints, so choosing an answer
+/// allocates nothing for them.
+pub type Members = SmallVec<[usize; 16]>;
 
 /// Most addresses a multivalue answer carries (Route 53's limit).
 pub const MULTIVALUE_MAX: usize = 8;
@@ -27,17 +32,17 @@ pub fn select(
     eligible: impl Fn(usize) -> bool,
     answers: usize,
     ticket: u64,
-) -> Vec<usize> {
+) -> Members {
     let n = pool.endpoints.len();
     if pool.steering == Steering::None {
-        let all: Vec<usize> = (0..n).filter(|&i| eligible(i)).collect();
+        let all: Members = (0..n).filter(|&i| eligible(i)).collect();
         return if all.is_empty() {
             all
         } else {
             by_policy(pool, &all, answers, ticket)
         };
     }
-    let groups: Vec<(usize, Vec<usize>)> = order
+    let groups: SmallVec<[(usize, Members); 4]> = order
         .iter()
         .map(|&r| {
             (
@@ -49,9 +54,10 @@ pub fn select(
         })
         .collect();
     let Some((first, rest)) = groups.split_first() else {
-        return Vec::new();
+        return Members::new();
     };
-    let others: Vec<&(usize, Vec<usize>)> = rest.iter().filter(|(_, m)| !m.is_empty()).collect();
+    let others: SmallVec<[&(usize, Members); 4]> =
+        rest.iter().filter(|(_, m)| !m.is_empty()).collect();
     // The client's region answers unless it has nothing ready or its dial sheds this share
     // (Global Accelerator); with nowhere to go, it answers whatever its dial.
     let dial = pool.dials.get(first.0).copied().unwrap_or(100);
@@ -74,7 +80,7 @@ pub fn select(
     };
     let total: u64 = others.iter().map(|(_, m)| capacity(m)).sum();
     if total == 0 {
-        return Vec::new();
+        return Members::new();
     }
     let mut roll = mix(ticket ^ 0x5911) % total;
     for (_, m) in others {
@@ -84,10 +90,10 @@ pub fn select(
         }
         roll -= c;
     }
-    Vec::new()
+    Members::new()
 }
 
-fn by_policy(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Vec<usize> {
+fn by_policy(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Members {
     match pool.policy {
         Policy::RoundRobin => rotate(members, answers, ticket),
         Policy::Weighted => weighted(pool, members, answers, ticket),
@@ -97,7 +103,7 @@ fn by_policy(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Vec
 }
 
 /// Every member once, starting at `ticket mod n`, at most `answers` of them.
-fn rotate(members: &[usize], answers: usize, ticket: u64) -> Vec<usize> {
+fn rotate(members: &[usize], answers: usize, ticket: u64) -> Members {
     let n = members.len();
     let start = (ticket % n as u64) as usize;
     (0..n.min(answers))
@@ -106,14 +112,14 @@ fn rotate(members: &[usize], answers: usize, ticket: u64) -> Vec<usize> {
 }
 
 /// The lowest priority tier with at least `min_ready` members, else the lowest with any.
-fn tier(pool: &Pool, members: &[usize]) -> Vec<usize> {
-    let mut priorities: Vec<u32> = members
+fn tier(pool: &Pool, members: &[usize]) -> Members {
+    let mut priorities: SmallVec<[u32; 16]> = members
         .iter()
         .map(|&i| pool.endpoints[i].priority)
         .collect();
     priorities.sort_unstable();
     priorities.dedup();
-    let in_tier = |p: u32| -> Vec<usize> {
+    let in_tier = |p: u32| -> Members {
         members
             .iter()
             .copied()
@@ -129,7 +135,7 @@ fn tier(pool: &Pool, members: &[usize]) -> Vec<usize> {
 
 /// `answers` members drawn without replacement in proportion to weight (0 = never, unless
 /// every weight is 0: then all count equally, as Route 53 does).
-fn weighted(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Vec<usize> {
+fn weighted(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Members {
     let all_zero = members.iter().all(|&i| pool.endpoints[i].weight == 0);
     let weight = |i: usize| {
         if all_zero {
@@ -138,8 +144,8 @@ fn weighted(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Vec<
             u64::from(pool.endpoints[i].weight)
         }
     };
-    let mut left: Vec<usize> = members.iter().copied().filter(|&i| weight(i) > 0).collect();
-    let mut out = Vec::new();
+    let mut left: Members = members.iter().copied().filter(|&i| weight(i) > 0).collect();
+    let mut out = Members::new();
     let mut state = ticket;
     while out.len() < answers && !left.is_empty() {
         state = mix(state);
@@ -160,8 +166,8 @@ fn weighted(pool: &Pool, members: &[usize], answers: usize, ticket: u64) -> Vec<
 }
 
 /// Up to `answers` members in a pseudo-random order (Fisher-Yates).
-fn shuffled(members: &[usize], answers: usize, ticket: u64) -> Vec<usize> {
-    let mut v = members.to_vec();
+fn shuffled(members: &[usize], answers: usize, ticket: u64) -> Members {
+    let mut v = Members::from_slice(members);
     let mut state = ticket;
     for i in (1..v.len()).rev() {
         state = mix(state);

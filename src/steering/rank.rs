@@ -5,12 +5,13 @@ use super::geo::Place;
 use super::measured::Measurement;
 use super::{Client, covers};
 use crate::config::{LatencyEntry, Pool, Region, Steering};
+use crate::pool::select::Members;
 
 /// Regions of a pool, best first, and how much of the client's address decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ranking {
     /// Indices into the pool's `regions`, best first.
-    pub order: Vec<usize>,
+    pub order: Members,
     /// ECS scope prefix length (0: the answer does not depend on the client).
     pub scope: u8,
 }
@@ -91,9 +92,9 @@ fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place>) 
 }
 
 /// `first`, then the other regions by distance from it (pool order where coordinates lack).
-fn nearest_first(pool: &Pool, regions: &[Region], first: usize) -> Vec<usize> {
+fn nearest_first(pool: &Pool, regions: &[Region], first: usize) -> Members {
     let coords = |i: usize| pool.region_index[i].and_then(|g| regions[g].coordinates);
-    let mut rest: Vec<usize> = (0..pool.regions.len()).filter(|&i| i != first).collect();
+    let mut rest: Members = (0..pool.regions.len()).filter(|&i| i != first).collect();
     if let Some(from) = coords(first) {
         rest.sort_by(|&a, &b| {
             let d = |i: usize| coords(i).map(|c| distance_km(from, c)).unwrap_or(f64::MAX);
@@ -104,7 +105,7 @@ fn nearest_first(pool: &Pool, regions: &[Region], first: usize) -> Vec<usize> {
 }
 
 fn by_distance(pool: &Pool, regions: &[Region], at: (f64, f64), scope: u8) -> Ranking {
-    let mut order: Vec<usize> = (0..pool.regions.len()).collect();
+    let mut order: Members = (0..pool.regions.len()).collect();
     let cost = |i: usize| match pool.region_index[i].map(|g| &regions[g]) {
         Some(Region {
             coordinates: Some(c),
@@ -148,7 +149,7 @@ fn by_latency(
     if best.iter().all(Option::is_none) {
         return None;
     }
-    let mut order: Vec<usize> = (0..best.len()).collect();
+    let mut order: Members = (0..best.len()).collect();
     order.sort_by(|&a, &b| {
         let rtt = |i: usize| best[i].map(|(_, _, r)| r).unwrap_or(f64::MAX);
         rtt(a).total_cmp(&rtt(b))

@@ -1,6 +1,17 @@
 use super::*;
 use crate::config::{Endpoint, EndpointMode};
 
+/// [`super::select`] as a `Vec`, to compare with arrays.
+fn select(
+    pool: &Pool,
+    order: &[usize],
+    eligible: impl Fn(usize) -> bool,
+    answers: usize,
+    ticket: u64,
+) -> Vec<usize> {
+    super::select(pool, order, eligible, answers, ticket).to_vec()
+}
+
 fn pool(policy: Policy, steering: Steering, eps: &[(u8, usize, u32, u32)], regions: usize) -> Pool {
     Pool {
         name: "p".into(),

@@ -75,7 +75,7 @@ fn without_per_client_steering_the_scope_is_zero() {
         assert_eq!(
             r,
             Ranking {
-                order: vec![0, 1, 2],
+                order: smallvec::smallvec![0, 1, 2],
                 scope: 0
             }
         );
@@ -91,7 +91,7 @@ fn geo_country_then_continent_then_default_nearest_next() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![1, 0, 2],
+            order: smallvec::smallvec![1, 0, 2],
             scope: 16
         }
     );
@@ -101,7 +101,7 @@ fn geo_country_then_continent_then_default_nearest_next() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![0, 1, 2],
+            order: smallvec::smallvec![0, 1, 2],
             scope: 10
         },
         "default: the pool's first region"
@@ -121,7 +121,7 @@ fn configured_networks_override_and_set_their_scope() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![0, 1, 2],
+            order: smallvec::smallvec![0, 1, 2],
             scope: 25
         }
     );
@@ -136,7 +136,7 @@ fn proximity_sorts_by_distance_with_bias() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![1, 0, 2],
+            order: smallvec::smallvec![1, 0, 2],
             scope: 20
         }
     );
@@ -162,7 +162,7 @@ fn latency_table_decides_then_falls_back_to_geo() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![1, 0, 2],
+            order: smallvec::smallvec![1, 0, 2],
             scope: 24
         },
         "longest prefix per region: us-east 90 ms, eu-west 20 ms"
@@ -218,7 +218,7 @@ fn measured_entries_join_the_table_and_win_at_the_same_prefix() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![1, 2, 0],
+            order: smallvec::smallvec![1, 2, 0],
             scope: 25
         }
     );
@@ -228,7 +228,7 @@ fn measured_entries_join_the_table_and_win_at_the_same_prefix() {
     assert_eq!(
         r,
         Ranking {
-            order: vec![2, 0, 1],
+            order: smallvec::smallvec![2, 0, 1],
             scope: 24
         }
     );
