@@ -579,11 +579,8 @@ impl Watched {
             tracing::error!("{e}; the previous listener keeps serving");
         }
         self.state.metrics.sync_zones(&catalog);
-        self.state.catalog.store(Arc::new(catalog));
         let next = settings(&self.config, Some(&self.state.settings.load()));
-        self.state.settings.store(Arc::new(next));
-        self.state.pools.store(Arc::new(pools));
-        self.state.published();
+        self.state.publish(catalog, next, pools);
         load_geo(&self.config, &self.state);
         let targets = self.config.dns.transfer.notify.clone();
         if !targets.is_empty() {

@@ -52,6 +52,16 @@ impl Catalog {
         }
     }
 
+    /// True when both hold the same zone objects (a reload that changed no zone keeps
+    /// them: the loader reuses a zone whose files did not change).
+    pub fn same_zones(&self, other: &Catalog) -> bool {
+        self.zones.len() == other.zones.len()
+            && self
+                .zones
+                .iter()
+                .all(|(k, z)| other.zones.get(k).is_some_and(|o| Arc::ptr_eq(z, o)))
+    }
+
     /// All zones.
     pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.values()

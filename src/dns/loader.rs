@@ -288,9 +288,14 @@ mod tests {
             first.get(&origin).unwrap(),
             second.get(&origin).unwrap()
         ));
-        // Unchanged content read again (forced) is not reported as a change.
+        // Unchanged content read again (forced) is not reported as a change, and the zone
+        // object stays the same (the UDP workers' kept replies survive such a reload).
         std::fs::write(&path, good).unwrap();
-        let (_, report) = loader.load(&src, true);
+        let (third, report) = loader.load(&src, true);
         assert!(report.changed.is_empty() && report.errors.is_empty());
+        assert!(third.same_zones(&first) && !third.same_zones(&Catalog::new()));
+        std::fs::write(&path, good.replace("192.0.2.1", "192.0.2.2")).unwrap();
+        let (fourth, _) = loader.load(&src, true);
+        assert!(!fourth.same_zones(&third));
     }
 }

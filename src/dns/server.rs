@@ -118,7 +118,8 @@ pub struct DnsState {
     pub limits: LimitCounters,
     /// Zone transfers being streamed now.
     transfers: AtomicUsize,
-    /// Bumped after the catalog and the pools are replaced (kept replies are then stale).
+    /// Bumped when a published catalog, pools or settings answer differently (kept replies
+    /// are then stale).
     generation: AtomicU64,
 }
 
@@ -146,13 +147,24 @@ impl DnsState {
         }
     }
 
-    /// Says that the catalog or the pools were replaced (call after storing them).
-    pub fn published(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
+    /// Replaces the catalog, the settings and the pools. Replies kept by the UDP workers are
+    /// let go (the generation moves) only when the new ones may answer differently: another
+    /// zone object, another pool configuration, another transfer policy. A reload that
+    /// changed none of them (a file event elsewhere in the directory) keeps them.
+    pub fn publish(&self, catalog: Catalog, settings: Settings, pools: Pools) {
+        let changed = !catalog.same_zones(&self.catalog.load())
+            || pools.config() != self.pools.load().config()
+            || settings.transfer != self.settings.load().transfer;
+        self.catalog.store(Arc::new(catalog));
+        self.settings.store(Arc::new(settings));
+        self.pools.store(Arc::new(pools));
+        if changed {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
     }
 
-    /// Changes with every [`DnsState::published`]: replies kept under another number are
-    /// stale. Read it before loading the snapshots a reply is made from.
+    /// Changes with every [`DnsState::publish`] that changes answers: replies kept under
+    /// another number are stale. Read it before loading the snapshots a reply is made from.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

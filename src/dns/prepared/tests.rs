@@ -326,6 +326,20 @@ fn kept_replies_are_the_replies() {
     assert_eq!(ma, mb);
 }
 
+/// The catalog of [`state`] with one address edited.
+fn edited_catalog() -> Catalog {
+    let origin = Name::parse("example.test.", None).unwrap();
+    let edited = ZONE.replace("192.0.2.2", "192.0.2.3");
+    let records = parse_zone_text(&edited, Path::new("example.test.zone"), &origin).unwrap();
+    let mut catalog = Catalog::new();
+    catalog.insert(Arc::new(Zone::new(origin, records).unwrap()));
+    catalog
+}
+
+fn pools(state: &DnsState) -> Pools {
+    Pools::new(state.pools.load().config().clone())
+}
+
 #[test]
 fn a_published_snapshot_replaces_kept_replies() {
     let state = state();
@@ -334,14 +348,8 @@ fn a_published_snapshot_replaces_kept_replies() {
     let msg = query(7, "static.example.test", 1, PLAIN);
     let first = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_eq!(prepared.len(), 1);
-    let origin = Name::parse("example.test.", None).unwrap();
-    let edited = ZONE.replace("192.0.2.2", "192.0.2.3");
-    let records = parse_zone_text(&edited, Path::new("example.test.zone"), &origin).unwrap();
-    let mut catalog = Catalog::new();
-    catalog.insert(Arc::new(Zone::new(origin, records).unwrap()));
-    state.catalog.store(Arc::new(catalog));
+    state.publish(edited_catalog(), Settings::default(), pools(&state));
     // Once published, the kept reply is gone.
-    state.published();
     let second = bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
     assert_ne!(first, second);
     assert!(second.windows(4).any(|w| w == [192, 0, 2, 3]));
@@ -349,6 +357,46 @@ fn a_published_snapshot_replaces_kept_replies() {
         bytes(state.respond(&msg, Transport::Udp, peer)).unwrap(),
         second
     );
+}
+
+#[test]
+fn publishing_what_answers_alike_keeps_kept_replies() {
+    let state = state();
+    let mut prepared = Prepared::new();
+    let peer = source();
+    let msg = query(7, "static.example.test", 1, PLAIN);
+    bytes(prepared.respond(&state, &state.snapshots(), &msg, peer)).unwrap();
+    let generation = state.generation();
+    // The same zone objects, pools built again from the same configuration, the same
+    // transfer policy: a reload that changed nothing.
+    state.publish(same_catalog(&state), Settings::default(), pools(&state));
+    assert_eq!(state.generation(), generation);
+    prepared.respond(&state, &state.snapshots(), &msg, peer);
+    assert_eq!(prepared.len(), 1, "still kept");
+    // Each of the three moves it.
+    let mut config = state.pools.load().config().clone();
+    config.bindings.pop();
+    state.publish(
+        same_catalog(&state),
+        Settings::default(),
+        Pools::new(config),
+    );
+    assert_eq!(state.generation(), generation + 1, "pools");
+    let settings = Settings {
+        transfer: crate::config::TransferConfig {
+            max_concurrent: 1,
+            ..Settings::default().transfer
+        },
+        ..Settings::default()
+    };
+    state.publish(same_catalog(&state), settings, pools(&state));
+    assert_eq!(state.generation(), generation + 2, "transfer policy");
+    state.publish(edited_catalog(), Settings::default(), pools(&state));
+    assert_eq!(state.generation(), generation + 3, "zones");
+}
+
+fn same_catalog(state: &DnsState) -> Catalog {
+    (**state.catalog.load()).clone()
 }
 
 #[test]
