@@ -40,9 +40,20 @@ pub struct ProbeStatus {
 #[derive(Debug, Clone, Default)]
 pub struct HealthTable {
     entries: FastMap<ProbeKey, ProbeStatus>,
+    /// Distinct for every published table in the process (0: an empty table never
+    /// published), so readers can keep what they derived from one table.
+    version: u64,
 }
 
+/// The version of the next published table.
+static VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl HealthTable {
+    /// See the field: equal versions mean equal tables.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Status of `key`, if it is probed and has a result.
     pub fn get(&self, key: &ProbeKey) -> Option<&ProbeStatus> {
         self.entries.get(key)
@@ -126,6 +137,7 @@ impl Shared {
     fn store(&self, entries: &FastMap<ProbeKey, ProbeStatus>) {
         let table = HealthTable {
             entries: entries.clone(),
+            version: VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         self.table.store(Arc::new(table));
         self.generation.send_modify(|generation| *generation += 1);

@@ -14,9 +14,11 @@ use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
 use crate::steering::rank::{Ranking, rank};
+use arc_swap::ArcSwapOption;
 use smallvec::SmallVec;
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The addresses of one answer (inline up to eight).
@@ -50,6 +52,18 @@ pub struct Pools {
     failed_open: AtomicU64,
     /// Per pool, per endpoint: answers that carried its address.
     answered: Vec<Vec<AtomicU64>>,
+    /// Per pool: which endpoints the last health table seen says are healthy, so that a
+    /// query reads one entry instead of looking each endpoint up.
+    healthy: Vec<ArcSwapOption<Healthy>>,
+}
+
+/// The health of a pool's endpoints under one health table.
+#[derive(Debug)]
+struct Healthy {
+    /// [`HealthTable::version`] of that table.
+    version: u64,
+    /// Per endpoint: no health check, or its probe is ready.
+    ready: SmallVec<[bool; 32]>,
 }
 
 impl Pools {
@@ -73,8 +87,10 @@ impl Pools {
             .iter()
             .map(|p| p.endpoints.iter().map(|_| AtomicU64::new(0)).collect())
             .collect();
+        let healthy = config.pools.iter().map(|_| Default::default()).collect();
         Pools {
             answered,
+            healthy,
             config,
             bindings,
             tickets,
@@ -181,17 +197,27 @@ impl Pools {
         let binding = &self.config.bindings[b];
         let pool = &self.config.pools[binding.pool];
         let ranking = self.rank(pool, view);
-        let keys = &self.keys[binding.pool];
         let v4 = qtype == rtype::A;
         let usable = |i: usize| {
             let e = &pool.endpoints[i];
             e.addr.is_ipv4() == v4 && e.enabled
         };
-        // One health lookup per endpoint and query.
-        let healthy: SmallVec<[bool; 32]> = keys
-            .iter()
-            .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
-            .collect();
+        let kept = self.healthy[binding.pool].load();
+        let fresh;
+        let healthy: &[bool] = match kept.as_deref() {
+            Some(h) if h.version == health.version() => &h.ready,
+            _ => {
+                fresh = Arc::new(Healthy {
+                    version: health.version(),
+                    ready: self.keys[binding.pool]
+                        .iter()
+                        .map(|k| k.as_ref().is_none_or(|k| health.is_ready(k)))
+                        .collect(),
+                });
+                self.healthy[binding.pool].store(Some(fresh.clone()));
+                &fresh.ready
+            }
+        };
         let ready = |i: usize| usable(i) && is_ready(pool.endpoints[i].mode, healthy[i]);
         let counter = self.tickets[b].fetch_add(1, Ordering::Relaxed);
         let ticket = match (pool.affinity, view.client) {

@@ -6,9 +6,9 @@
 use crate::config::{Policy, Pool, Spill, Steering};
 use smallvec::SmallVec;
 
-/// Endpoint indices: kept inline for pools of up to 16 endpoints, so choosing an answer
-/// allocates nothing for them.
-pub type Members = SmallVec<[usize; 16]>;
+/// Endpoint indices: kept inline up to eight, so choosing an answer from pools (or regions)
+/// of up to eight endpoints allocates nothing.
+pub type Members = SmallVec<[usize; 8]>;
 
 /// Most addresses a multivalue answer carries (Route 53's limit).
 pub const MULTIVALUE_MAX: usize = 8;
@@ -42,28 +42,29 @@ pub fn select(
             by_policy(pool, &all, answers, ticket)
         };
     }
-    let groups: SmallVec<[(usize, Members); 4]> = order
-        .iter()
-        .map(|&r| {
-            (
-                r,
-                (0..n)
-                    .filter(|&i| pool.endpoints[i].region == r && eligible(i))
-                    .collect(),
-            )
-        })
-        .collect();
-    let Some((first, rest)) = groups.split_first() else {
+    let members = |r: usize| -> Members {
+        (0..n)
+            .filter(|&i| pool.endpoints[i].region == r && eligible(i))
+            .collect()
+    };
+    let Some((&first, rest)) = order.split_first() else {
         return Members::new();
     };
-    let others: SmallVec<[&(usize, Members); 4]> =
-        rest.iter().filter(|(_, m)| !m.is_empty()).collect();
+    let mine = members(first);
     // The client's region answers unless it has nothing ready or its dial sheds this share
     // (Global Accelerator); with nowhere to go, it answers whatever its dial.
-    let dial = pool.dials.get(first.0).copied().unwrap_or(100);
+    let dial = pool.dials.get(first).copied().unwrap_or(100);
     let keeps = mix(ticket ^ 0xD1A1) % 100 < u64::from(dial);
-    if !first.1.is_empty() && (keeps || others.is_empty()) {
-        return by_policy(pool, &first.1, answers, ticket);
+    if !mine.is_empty() && keeps {
+        return by_policy(pool, &mine, answers, ticket);
+    }
+    let others: SmallVec<[Members; 4]> = rest
+        .iter()
+        .map(|&r| members(r))
+        .filter(|m| !m.is_empty())
+        .collect();
+    if !mine.is_empty() && others.is_empty() {
+        return by_policy(pool, &mine, answers, ticket);
     }
     // Spill, not cascade: spread over the next regions in proportion to their capacity
     // (ready endpoints x weight), so the next-nearest region is not flooded alone; or, with
@@ -78,12 +79,12 @@ pub fn select(
             .map(|&i| u64::from(pool.endpoints[i].weight.max(1)))
             .sum::<u64>()
     };
-    let total: u64 = others.iter().map(|(_, m)| capacity(m)).sum();
+    let total: u64 = others.iter().map(|m| capacity(m)).sum();
     if total == 0 {
         return Members::new();
     }
     let mut roll = mix(ticket ^ 0x5911) % total;
-    for (_, m) in others {
+    for m in others {
         let c = capacity(m);
         if roll < c {
             return by_policy(pool, m, answers, ticket);
