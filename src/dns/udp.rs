@@ -59,8 +59,44 @@ fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_port(true)?;
+    omit_path_mtu(socket.as_raw_fd(), addr.is_ipv6())?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// Ignores path MTU information on the socket (`IP_PMTUDISC_OMIT`, as knotd, NSD and gdnsd
+/// set): replies leave without DF and are fragmented only beyond the interface's MTU, so a
+/// forged ICMP "fragmentation needed" cannot make the server split its replies into
+/// fragments that an off-path attacker could replace.
+fn omit_path_mtu(fd: RawFd, v6: bool) -> io::Result<()> {
+    let (level, name, value) = if v6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_OMIT,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_OMIT,
+        )
+    };
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            socklen::<libc::c_int>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Answers queries on `socket` until closing begins or `shutdown` (blocking: run it on its
@@ -359,6 +395,35 @@ mod tests {
         assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(5));
         drop(alarm);
         assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(0));
+    }
+
+    #[test]
+    fn sockets_ignore_path_mtu_information() {
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(sockets) = bind(addr.parse().unwrap(), 1) else {
+                continue; // no IPv6 on this machine
+            };
+            let v6 = addr.starts_with('[');
+            let (level, name) = if v6 {
+                (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)
+            };
+            let mut value: libc::c_int = -1;
+            let mut len = socklen::<libc::c_int>();
+            #[allow(unsafe_code)]
+            let rc = unsafe {
+                libc::getsockopt(
+                    sockets[0].as_raw_fd(),
+                    level,
+                    name,
+                    (&raw mut value).cast(),
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0);
+            assert_eq!(value, 5, "{addr}: IP_PMTUDISC_OMIT");
+        }
     }
 
     #[test]
