@@ -1,12 +1,15 @@
 //! The reply to a query that a pool answers, made per query from what all replies to the
 //! same query bytes share: the decoded query, the CNAME chain that led to the bound name, the
-//! bytes before and after the answer section. Used by the UDP workers' kept replies
+//! bytes before the addresses (header, question, the chain's records as written) and after
+//! them (the OPT record), and the owner name of each address record as written. Used by the UDP workers' kept replies
 //! ([`crate::dns::prepared`]); byte for byte what [`crate::dns::respond::respond`] sends.
 
 use crate::dns::answer::{Answer, PoolPart, Rr, pool_answer};
 use crate::dns::name::Name;
-use crate::dns::respond::{OPT_SIZE, Transport, ecs_option, encode, response_flags, udp_limit};
-use crate::dns::wire::{CLASS_IN, MAX_UDP_PAYLOAD, Question, Request, flag};
+use crate::dns::respond::{
+    OPT_SIZE, Transport, ecs_option, encode, response_flags, udp_limit, write_records,
+};
+use crate::dns::wire::{CLASS_IN, MAX_UDP_PAYLOAD, Question, Request, flag, rtype};
 use crate::dns::writer::MessageWriter;
 use crate::dns::zone::Zone;
 use crate::pool::PoolAnswer;
@@ -32,8 +35,13 @@ pub struct PoolQuery {
     chain: Vec<Rr<'static>>,
     /// The client from the query's ECS option; without one, each query's source is.
     ecs_client: Option<Client>,
-    /// What [`encode`] writes before the addresses of the pool: header and question.
+    /// What [`encode`] writes before the records: header and question.
     head: Vec<u8>,
+    /// The chain's records as it writes them after the head (compressed).
+    chain_bytes: Vec<u8>,
+    /// The owner name of the first address record, and of each later one, as it writes
+    /// them after the chain (a compression pointer, or the name where it first appears).
+    owners: [Vec<u8>; 2],
     /// What it writes after them: the OPT record (with the ECS option, scope 0), if any.
     tail: Vec<u8>,
     /// Where the ECS scope is in `tail`.
@@ -47,11 +55,33 @@ impl PoolQuery {
     /// otherwise.
     pub fn new(req: Request, q: Question, zone: Arc<Zone>, ans: &Answer<'_>) -> Option<PoolQuery> {
         let part = ans.from_pool.clone()?;
-        let chain = ans.answer.get(..part.chain)?.iter().map(owned).collect();
+        let chain: Vec<Rr<'static>> = ans.answer.get(..part.chain)?.iter().map(owned).collect();
         let limit = udp_limit(req.edns.as_ref());
-        let mut w = MessageWriter::new(req.id, response_flags(&req, 0) | flag::AA, limit);
+        let flags = response_flags(&req, 0) | flag::AA;
+        let mut w = MessageWriter::new(req.id, flags, limit);
         w.question(&q.name, q.qtype, q.qclass);
         let head = w.finish();
+        // The chain and two sample address records, written as `encode` writes them, give
+        // the bytes every reply shares after the head.
+        let mut w = MessageWriter::new(req.id, flags, usize::MAX);
+        w.question(&q.name, q.qtype, q.qclass);
+        w.begin_section(1);
+        write_records(&mut w, &chain).ok()?;
+        let chain_end = w.len();
+        let sample = [0u8; 16];
+        let sample = &sample[..address_len(part.rtype)];
+        let fixed = 10 + sample.len();
+        w.record(&part.name, part.rtype, CLASS_IN, 0, sample, &[])
+            .ok()?;
+        let first_end = w.len();
+        w.record(&part.name, part.rtype, CLASS_IN, 0, sample, &[])
+            .ok()?;
+        let bytes = w.finish();
+        let owners = [
+            bytes[chain_end..first_end - fixed].to_vec(),
+            bytes[first_end..bytes.len() - fixed].to_vec(),
+        ];
+        let chain_bytes = bytes[head.len()..chain_end].to_vec();
         let ecs = req.edns.as_ref().and_then(|e| e.client_subnet);
         let tail = match &req.edns {
             Some(_) => {
@@ -67,6 +97,8 @@ impl PoolQuery {
             scope_at: ecs.map(|_| OPT_SIZE + ECS_SCOPE_AT),
             room: limit - tail.len(),
             head,
+            chain_bytes,
+            owners,
             tail,
             req,
             q,
@@ -77,27 +109,33 @@ impl PoolQuery {
     }
 
     /// The UDP reply with message ID `id` once the pool has answered `found` (the answer
-    /// and its ECS scope): byte for byte what
-    /// [`crate::dns::respond::respond`] sends.
+    /// and its ECS scope): byte for byte what [`crate::dns::respond::respond`] sends.
+    /// Addresses are written by hand after the kept bytes; NODATA and SERVFAIL go through
+    /// the general encoder.
     pub fn reply(&self, id: u16, found: (PoolAnswer, u8)) -> Vec<u8> {
         let (PoolAnswer::Addresses(ttl, addrs), scope) = &found else {
             return self.encoded(id, found);
         };
-        if !self.chain.is_empty() || self.q.name.is_root() {
-            // The owner is not the question's name, or that takes no compression pointer:
-            // leave it to the writer.
+        let v4 = self.part.rtype == rtype::A;
+        if addrs.is_empty() || addrs.iter().any(|a| a.is_ipv4() != v4) {
             return self.encoded(id, found);
         }
-        // Each record: a pointer to the question's name, type, class, TTL, length, address.
-        let size = |a: &std::net::IpAddr| if a.is_ipv4() { 16 } else { 28 };
-        let records: usize = addrs.iter().map(size).sum();
+        // Each record: its owner, type, class, TTL, length, address.
+        let fixed = 10 + address_len(self.part.rtype);
+        let [first, rest] = &self.owners;
+        let records = self.chain_bytes.len()
+            + first.len()
+            + (addrs.len() - 1) * rest.len()
+            + addrs.len() * fixed;
         let mut r = Vec::with_capacity(self.head.len() + records + self.tail.len());
         r.extend_from_slice(&self.head);
         r[..2].copy_from_slice(&id.to_be_bytes());
         if self.head.len() + records <= self.room {
-            r[6..8].copy_from_slice(&(addrs.len() as u16).to_be_bytes());
-            for a in addrs {
-                r.extend_from_slice(&[0xC0, 12]);
+            let count = self.chain.len() + addrs.len();
+            r[6..8].copy_from_slice(&(count as u16).to_be_bytes());
+            r.extend_from_slice(&self.chain_bytes);
+            for (k, a) in addrs.iter().enumerate() {
+                r.extend_from_slice(if k == 0 { first } else { rest });
                 r.extend_from_slice(&self.part.rtype.to_be_bytes());
                 r.extend_from_slice(&CLASS_IN.to_be_bytes());
                 r.extend_from_slice(&ttl.to_be_bytes());
@@ -113,7 +151,7 @@ impl PoolQuery {
                 }
             }
         } else {
-            // As encode: the addresses do not fit, so the question alone with TC.
+            // As encode: the records do not fit, so the question alone with TC.
             r[2] |= (flag::TC >> 8) as u8;
         }
         if !self.tail.is_empty() {
@@ -142,7 +180,13 @@ impl PoolQuery {
             .iter()
             .map(|rr| rr.owner.wire().len() + rr.rdata.len())
             .sum();
-        std::mem::size_of::<PoolQuery>() + self.head.len() + self.tail.len() + chain
+        let owners: usize = self.owners.iter().map(Vec::len).sum();
+        std::mem::size_of::<PoolQuery>()
+            + self.head.len()
+            + self.chain_bytes.len()
+            + owners
+            + self.tail.len()
+            + chain
     }
 
     /// The name the pool is asked for and the type.
@@ -154,6 +198,11 @@ impl PoolQuery {
     pub fn client(&self, peer: std::net::IpAddr) -> Client {
         self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
     }
+}
+
+/// Bytes of the address in an A or AAAA record.
+fn address_len(rtype: u16) -> usize {
+    if rtype == rtype::A { 4 } else { 16 }
 }
 
 /// A record that owns its name and data.

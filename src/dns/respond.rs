@@ -261,7 +261,7 @@ fn write_section(w: &mut MessageWriter, section: usize, rrs: &[Rr<'_>]) -> Resul
     write_records(w, rrs)
 }
 
-fn write_records(w: &mut MessageWriter, rrs: &[Rr<'_>]) -> Result<(), Full> {
+pub(crate) fn write_records(w: &mut MessageWriter, rrs: &[Rr<'_>]) -> Result<(), Full> {
     for rr in rrs {
         let offsets = compressible_names(rr.rtype, &rr.rdata);
         w.record(&rr.owner, rr.rtype, CLASS_IN, rr.ttl, &rr.rdata, &offsets)?;

@@ -25,6 +25,8 @@ static  AAAA  2001:db8::1
 mail    MX    10 mx
 mx      A     192.0.2.25
 alias   CNAME web
+again   CNAME alias
+lots    CNAME many
 *.wild  TXT   \"wildcard\"
 sub     NS    ns.sub
 ns.sub  A     192.0.2.54
@@ -222,6 +224,8 @@ fn messages(id: u16) -> Vec<Vec<u8>> {
         "spare.example.test",
         "many.example.test",
         "alias.example.test",
+        "again.example.test",
+        "lots.example.test",
         "static.example.test",
         "mail.example.test",
         "x.wild.example.test",
