@@ -98,9 +98,6 @@ impl Prepared {
         };
         let place = state.metrics.place(Transport::Udp, reply);
         state.metrics.count_at(&place, reply);
-        if !without_pointers(msg) {
-            return outcome;
-        }
         let (entry, size) = match shape {
             Shape::Fixed => (Entry::Whole(reply.clone().into(), place), reply.len()),
             Shape::Pool(pq) => {
@@ -123,46 +120,6 @@ impl Prepared {
         self.entries.clear();
         self.bytes = 0;
     }
-}
-
-/// True when every name in `msg` is written out (no compression pointer) and its records
-/// are whole. A pointer can reach into the message ID, which is not part of the key, so a
-/// reply read through one could differ by ID alone: such replies are not kept.
-fn without_pointers(msg: &[u8]) -> bool {
-    let count = |at: usize| {
-        msg.get(at..at + 2)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-    };
-    let (Some(qd), Some(an), Some(ns), Some(ar)) = (count(4), count(6), count(8), count(10)) else {
-        return false;
-    };
-    let name_end = |mut pos: usize| loop {
-        let len = *msg.get(pos)?;
-        if len & 0xC0 != 0 {
-            return None;
-        }
-        pos += 1 + usize::from(len);
-        if len == 0 {
-            return Some(pos);
-        }
-    };
-    let mut pos = 12;
-    for _ in 0..qd {
-        let Some(end) = name_end(pos) else {
-            return false;
-        };
-        pos = end + 4;
-    }
-    for _ in 0..an + ns + ar {
-        let Some(end) = name_end(pos) else {
-            return false;
-        };
-        let Some(rdlen) = count(end + 8) else {
-            return false;
-        };
-        pos = end + 10 + rdlen;
-    }
-    pos <= msg.len()
 }
 
 #[cfg(test)]

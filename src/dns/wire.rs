@@ -180,7 +180,8 @@ enum Malformed {
 type Res<T> = Result<T, Malformed>;
 
 /// Reads a possibly compressed name at `pos`; returns the name and the position after it.
-/// Pointers must point strictly backwards, so loops are impossible.
+/// Pointers must point strictly backwards, so loops are impossible, and past the 12-byte
+/// header, where no name can start: so no name read from a message depends on its ID.
 pub fn read_name(msg: &[u8], mut pos: usize) -> Option<(Name, usize)> {
     let mut out = Vec::with_capacity(64);
     let mut end = None;
@@ -205,7 +206,7 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Option<(Name, usize)> {
             0xC0 => {
                 let lo = *msg.get(pos + 1)? as usize;
                 let target = ((len & 0x3F) << 8) | lo;
-                if target >= limit {
+                if target >= limit || target < 12 {
                     return None;
                 }
                 end.get_or_insert(pos + 2);
@@ -449,12 +450,24 @@ mod tests {
     }
 
     #[test]
-    fn pointer_loops_are_formerr() {
-        let m = query(b"\xC0\x0C", 1, &[], 0);
-        assert!(matches!(
-            decode(&m),
-            Decoded::FormErr { question: None, .. }
-        ));
+    fn pointer_loops_and_pointers_into_the_header_are_formerr() {
+        for name in [
+            &b"\xC0\x0C"[..],
+            b"\xC0\x00",
+            b"\xC0\x04",
+            b"\x03www\xC0\x0B",
+        ] {
+            let m = query(name, 1, &[], 0);
+            assert!(
+                matches!(decode(&m), Decoded::FormErr { question: None, .. }),
+                "{name:?}"
+            );
+        }
+        // A pointer back to a name after the header is fine.
+        let mut m = vec![0u8; 12];
+        m.extend_from_slice(b"\x03www\x00\x03abc\xC0\x0C");
+        let (name, end) = read_name(&m, 17).expect("abc.www.");
+        assert_eq!((name.to_string().as_str(), end), ("abc.www.", m.len()));
     }
 
     #[test]
