@@ -1,8 +1,9 @@
 //! The reply to a query that a pool answers, made per query from what all replies to the
 //! same query bytes share: the decoded query, the CNAME chain that led to the bound name, the
 //! bytes before the addresses (header, question, the chain's records as written) and after
-//! them (the OPT record), and the owner name of each address record as written. Used by the UDP workers' kept replies
-//! ([`crate::dns::prepared`]); byte for byte what [`crate::dns::respond::respond`] sends.
+//! them (the OPT record), and the address records' owner name as written. Used by the UDP
+//! workers' kept replies ([`crate::dns::prepared`]); byte for byte what
+//! [`crate::dns::respond::respond`] sends.
 
 use crate::dns::answer::{Answer, PoolPart, Rr, pool_answer};
 use crate::dns::name::Name;
@@ -39,9 +40,9 @@ pub struct PoolQuery {
     head: Vec<u8>,
     /// The chain's records as it writes them after the head (compressed).
     chain_bytes: Vec<u8>,
-    /// The owner name of the first address record, and of each later one, as it writes
-    /// them after the chain (a compression pointer, or the name where it first appears).
-    owners: [Vec<u8>; 2],
+    /// The owner name of every address record as it writes it: a compression pointer to
+    /// the bound name where it already stands (the question, or the last CNAME's target).
+    owner: Vec<u8>,
     /// What it writes after them: the OPT record (with the ECS option, scope 0), if any.
     tail: Vec<u8>,
     /// Where the ECS scope is in `tail`.
@@ -62,7 +63,8 @@ impl PoolQuery {
         w.question(&q.name, q.qtype, q.qclass);
         let head = w.finish();
         // The chain and two sample address records, written as `encode` writes them, give
-        // the bytes every reply shares after the head.
+        // the bytes every reply shares after the head. Both samples' owners are the same
+        // pointer (the bound name stands earlier); were they not, the reply is not kept.
         let mut w = MessageWriter::new(req.id, flags, usize::MAX);
         w.question(&q.name, q.qtype, q.qclass);
         w.begin_section(1);
@@ -77,10 +79,10 @@ impl PoolQuery {
         w.record(&part.name, part.rtype, CLASS_IN, 0, sample, &[])
             .ok()?;
         let bytes = w.finish();
-        let owners = [
-            bytes[chain_end..first_end - fixed].to_vec(),
-            bytes[first_end..bytes.len() - fixed].to_vec(),
-        ];
+        let owner = bytes[first_end..bytes.len() - fixed].to_vec();
+        if bytes[chain_end..first_end - fixed] != owner[..] {
+            return None;
+        }
         let chain_bytes = bytes[head.len()..chain_end].to_vec();
         let ecs = req.edns.as_ref().and_then(|e| e.client_subnet);
         let tail = match &req.edns {
@@ -98,7 +100,7 @@ impl PoolQuery {
             room: limit - tail.len(),
             head,
             chain_bytes,
-            owners,
+            owner,
             tail,
             req,
             q,
@@ -122,11 +124,7 @@ impl PoolQuery {
         }
         // Each record: its owner, type, class, TTL, length, address.
         let fixed = 10 + address_len(self.part.rtype);
-        let [first, rest] = &self.owners;
-        let records = self.chain_bytes.len()
-            + first.len()
-            + (addrs.len() - 1) * rest.len()
-            + addrs.len() * fixed;
+        let records = self.chain_bytes.len() + addrs.len() * (self.owner.len() + fixed);
         let mut r = Vec::with_capacity(self.head.len() + records + self.tail.len());
         r.extend_from_slice(&self.head);
         r[..2].copy_from_slice(&id.to_be_bytes());
@@ -134,8 +132,8 @@ impl PoolQuery {
             let count = self.chain.len() + addrs.len();
             r[6..8].copy_from_slice(&(count as u16).to_be_bytes());
             r.extend_from_slice(&self.chain_bytes);
-            for (k, a) in addrs.iter().enumerate() {
-                r.extend_from_slice(if k == 0 { first } else { rest });
+            for a in addrs {
+                r.extend_from_slice(&self.owner);
                 r.extend_from_slice(&self.part.rtype.to_be_bytes());
                 r.extend_from_slice(&CLASS_IN.to_be_bytes());
                 r.extend_from_slice(&ttl.to_be_bytes());
@@ -180,11 +178,10 @@ impl PoolQuery {
             .iter()
             .map(|rr| rr.owner.wire().len() + rr.rdata.len())
             .sum();
-        let owners: usize = self.owners.iter().map(Vec::len).sum();
         std::mem::size_of::<PoolQuery>()
             + self.head.len()
             + self.chain_bytes.len()
-            + owners
+            + self.owner.len()
             + self.tail.len()
             + chain
     }

@@ -467,3 +467,14 @@ fn a_pointer_into_the_header_is_malformed_whatever_the_id() {
     }
     assert!(replies.windows(2).all(|w| w[0] == w[1]), "{replies:?}");
 }
+
+#[test]
+fn pool_answers_and_chains_to_them_are_kept() {
+    let state = state();
+    let mut prepared = Prepared::new();
+    for name in ["rotate.example.test", "again.example.test"] {
+        let msg = query(7, name, 1, PLAIN);
+        bytes(prepared.respond(&state, &state.snapshots(), &msg, source())).unwrap();
+    }
+    assert_eq!(prepared.len(), 2);
+}
