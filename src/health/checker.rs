@@ -93,8 +93,8 @@ fn real_probe() -> ProbeFn {
 struct Shared {
     table: Arc<ArcSwap<HealthTable>>,
     entries: Mutex<FastMap<ProbeKey, ProbeStatus>>,
-    /// Bumped after every store, so `first_round` can wait without polling.
-    generation: watch::Sender<u64>,
+    /// The version of the table stored last, so `first_round` can wait without polling.
+    published: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -102,7 +102,7 @@ impl Shared {
         Shared {
             table: Arc::default(),
             entries: Mutex::default(),
-            generation: watch::Sender::new(0),
+            published: watch::Sender::new(0),
         }
     }
 
@@ -135,12 +135,13 @@ impl Shared {
     }
 
     fn store(&self, entries: &FastMap<ProbeKey, ProbeStatus>) {
+        let version = VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let table = HealthTable {
             entries: entries.clone(),
-            version: VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            version,
         };
         self.table.store(Arc::new(table));
-        self.generation.send_modify(|generation| *generation += 1);
+        self.published.send_replace(version);
     }
 
     fn has_result(&self, key: &ProbeKey) -> bool {
@@ -227,7 +228,7 @@ impl Checker {
     /// before DNS answers pools). Also returns early on shutdown.
     pub async fn first_round(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        let mut changed = self.shared.generation.subscribe();
+        let mut changed = self.shared.published.subscribe();
         while let Some(waiting) = self.waiting_for() {
             let wait = tokio::time::timeout_at(deadline, changed.changed());
             tokio::select! {

@@ -58,14 +58,6 @@ pub fn select(
     if !mine.is_empty() && keeps {
         return by_policy(pool, &mine, answers, ticket);
     }
-    let others: SmallVec<[Members; 4]> = rest
-        .iter()
-        .map(|&r| members(r))
-        .filter(|m| !m.is_empty())
-        .collect();
-    if !mine.is_empty() && others.is_empty() {
-        return by_policy(pool, &mine, answers, ticket);
-    }
     // Spill, not cascade: spread over the next regions in proportion to their capacity
     // (ready endpoints x weight), so the next-nearest region is not flooded alone; or, with
     // `spill = "next"`, everything to the next region (gdnsd, Route 53).
@@ -73,7 +65,15 @@ pub fn select(
         Spill::Next => 1,
         Spill::Capacity => SPILL_REGIONS,
     };
-    let others = &others[..others.len().min(share)];
+    let others: SmallVec<[Members; SPILL_REGIONS]> = rest
+        .iter()
+        .map(|&r| members(r))
+        .filter(|m| !m.is_empty())
+        .take(share)
+        .collect();
+    if !mine.is_empty() && others.is_empty() {
+        return by_policy(pool, &mine, answers, ticket);
+    }
     let capacity = |m: &[usize]| {
         m.iter()
             .map(|&i| u64::from(pool.endpoints[i].weight.max(1)))
@@ -84,7 +84,7 @@ pub fn select(
         return Members::new();
     }
     let mut roll = mix(ticket ^ 0x5911) % total;
-    for m in others {
+    for m in &others {
         let c = capacity(m);
         if roll < c {
             return by_policy(pool, m, answers, ticket);
