@@ -33,7 +33,7 @@ zone_head() {
   printf '$ORIGIN example.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 604800 300\n@ IN NS ns1\nns1 IN A 127.0.0.53\n'
 }
 
-start_hc() {
+launch_hc() {
   local d=$WORK/hc a
   mkdir -p "$d"
   {
@@ -47,7 +47,7 @@ start_hc() {
   start_bg hc 1 nginx -p "$d" -c "$d/nginx.conf"
 }
 
-start_roundhouse() {
+launch_roundhouse() {
   local d=$WORK/rh
   mkdir -p "$d/zones"
   zone_head > "$d/zones/example.test.zone"
@@ -84,10 +84,10 @@ type = "A"
 pool = "geo"
 answers = 2
 TOML
-  start_bg roundhouse 0 "$root/target/release/roundhouse" serve --threads 1 --config "$d/roundhouse.toml"
+  start_roundhouse 1 "$d/roundhouse.toml"
 }
 
-start_gdnsd() {
+launch_gdnsd() {
   local d=$WORK/gdnsd
   mkdir -p "$d/zones" "$d/run" "$d/state" "$d/geoip"
   cp "$WORK/geo.mmdb" "$d/geoip/geo.mmdb"
@@ -134,7 +134,7 @@ CFG
   start_bg gdnsd 0 gdnsd -c "$d" start
 }
 
-start_pdns() {
+launch_pdns() {
   local d=$WORK/pdns
   mkdir -p "$d"
   list() { local a out=""; for a in "$@"; do out+="${out:+,}'$a'"; done; echo "{$out}"; }
@@ -197,11 +197,11 @@ measure() {
 
 echo "# bench/geo.sh $(date -u +%FT%TZ) runs=$runs seconds=$secs peers='$peers' load: $(cat /proc/loadavg)"
 : > "$WORK/results"
-start_hc
+launch_hc
 sleep 0.5
 for run in $(seq "$runs"); do
   for s in roundhouse $peers; do
-    "start_$s"; pid=$LAST_PID
+    "launch_$s"; pid=$LAST_PID
     if ! wait_geo "${PORT[$s]}"; then tail -5 "$WORK/$s.log" >&2; stop_pid "$pid"; continue; fi
     [ "$run" = 1 ] && echo "# $s: GB subnet -> $(dig +short +subnet=203.0.113.0/24 @127.0.0.1 -p "${PORT[$s]}" geo.example.test A | sort | tr '\n' ' '); no ECS -> $(dig +short @127.0.0.1 -p "${PORT[$s]}" geo.example.test A | sort | tr '\n' ' ')"
     measure "$s" "$pid" ecs "$run"
