@@ -341,7 +341,7 @@ fn spawn_udp(
     state: Arc<DnsState>,
     (closing, shutdown): (Closing, CancellationToken),
 ) -> std::io::Result<()> {
-    let (alarm, wake) = crate::dns::udp::wake_line()?;
+    let alarm = crate::dns::udp::Alarm::new(&socket)?;
     let (closed, stopped) = (closing.clone(), shutdown.clone());
     // The worker sleeps in the kernel: wake it as soon as either stage of stopping begins.
     tasks.spawn(async move {
@@ -351,7 +351,7 @@ fn spawn_udp(
         }
         drop(alarm);
     });
-    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, wake, closing, shutdown));
+    tasks.spawn_blocking(move || crate::dns::udp::serve(socket, state, closing, shutdown));
     Ok(())
 }
 

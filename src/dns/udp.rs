@@ -5,8 +5,10 @@
 //! kernel spreads clients over the sockets by address hash, so N workers use N cores.
 //!
 //! Replies pass response rate limiting ([`DnsState::rate_limit`]) as on every UDP path. A
-//! worker with nothing to receive sleeps in `poll` on its socket and on a [`wake_line`],
-//! whose [`Alarm`] is dropped when closing begins: the worker wakes at once and stops.
+//! worker with nothing to receive sleeps in `recvmmsg` itself (`MSG_WAITFORONE`: it blocks
+//! for the first datagram only, as gdnsd does), so a quiet moment costs no extra system
+//! call. Its [`Alarm`] is dropped when closing begins: that shuts the socket's receiving
+//! side down, the blocked `recvmmsg` returns at once and the worker stops.
 
 use crate::dns::prepared::Prepared;
 use crate::dns::respond::Outcome;
@@ -15,8 +17,7 @@ use crate::shutdown::Closing;
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,19 +26,30 @@ const BATCH: usize = 32;
 /// Room for one datagram: larger ones are truncated by the kernel and dropped here.
 const SLOT: usize = 4096;
 
-/// Dropping it wakes the worker holding the other end of its [`wake_line`], for good.
+/// Dropping it wakes the worker serving its socket, for good: the socket's receiving side
+/// is shut down, so a `recvmmsg` blocked on it returns at once, and so does every later one.
 pub struct Alarm {
-    _line: UnixStream,
+    socket: OwnedFd,
 }
 
-/// The end of a [`wake_line`] a worker sleeps on: it reads as closed once the [`Alarm`] is
-/// dropped.
-pub struct Wake(UnixStream);
+impl Alarm {
+    /// An alarm for the worker serving `socket` (it holds a duplicate of the descriptor, so
+    /// it never touches another socket that reused the number).
+    pub fn new(socket: &std::net::UdpSocket) -> io::Result<Alarm> {
+        Ok(Alarm {
+            socket: socket.try_clone()?.into(),
+        })
+    }
+}
 
-/// A line from an [`Alarm`] to a worker.
-pub fn wake_line() -> io::Result<(Alarm, Wake)> {
-    let (alarm, wake) = UnixStream::pair()?;
-    Ok((Alarm { _line: alarm }, Wake(wake)))
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        // SAFETY: `socket` is an open descriptor owned by `self`. On an unconnected UDP
+        // socket Linux answers ENOTCONN but still marks the receiving side shut and wakes
+        // every waiter, which is all that is wanted here.
+        #[allow(unsafe_code)]
+        let _ = unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RD) };
+    }
 }
 
 /// `workers` UDP sockets bound to `addr` with `SO_REUSEPORT` (port 0: the kernel's pick for
@@ -100,12 +112,11 @@ fn omit_path_mtu(fd: RawFd, v6: bool) -> io::Result<()> {
 }
 
 /// Answers queries on `socket` until closing begins or `shutdown` (blocking: run it on its
-/// own thread; a thread cannot be aborted as a task can, so it must see both, and its
-/// [`Alarm`] must be dropped when either comes).
+/// own thread; a thread cannot be aborted as a task can, so it must see both, and the
+/// socket's [`Alarm`] must be dropped when either comes).
 pub fn serve(
     socket: std::net::UdpSocket,
     state: Arc<DnsState>,
-    wake: Wake,
     closing: Closing,
     shutdown: CancellationToken,
 ) {
@@ -117,11 +128,6 @@ pub fn serve(
     while !closing.is_closed() && !shutdown.is_cancelled() {
         let received = match batch.receive(fd, &mut bufs) {
             Ok(n) => n,
-            // Nothing queued: sleep until a datagram comes or the alarm goes off.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                sleep(fd, wake.0.as_raw_fd());
-                continue;
-            }
             // A signal, or an ICMP error from an earlier send: keep going.
             Err(_) => continue,
         };
@@ -141,20 +147,6 @@ pub fn serve(
         send_all(fd, &mut batch, &replies);
         replies.clear();
     }
-}
-
-/// Blocks until `socket` has a datagram or `wake` reads as closed (or a signal comes).
-fn sleep(socket: RawFd, wake: RawFd) {
-    let mut fds = [socket, wake].map(|fd| libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    });
-    // SAFETY: `fds` is an array of two initialised pollfd structs that outlives the call;
-    // the kernel writes only their `revents`. Both descriptors are open, borrowed from the
-    // caller.
-    #[allow(unsafe_code)]
-    let _ = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
 }
 
 /// Sends every reply, one `sendmmsg` per batch; a reply the kernel refuses is skipped.
@@ -184,8 +176,8 @@ impl Batch {
         Box::new(batch)
     }
 
-    /// Receives up to [`BATCH`] queued datagrams into `bufs` without waiting (WouldBlock:
-    /// none); their number.
+    /// Receives up to [`BATCH`] datagrams into `bufs`, waiting for the first only (on a
+    /// blocking socket; WouldBlock on a non-blocking one with none queued); their number.
     fn receive(&mut self, fd: RawFd, bufs: &mut [[u8; SLOT]]) -> io::Result<usize> {
         let n = bufs.len().min(BATCH);
         for (i, buf) in bufs.iter_mut().enumerate().take(n) {
@@ -213,7 +205,7 @@ impl Batch {
                 fd,
                 self.headers.as_mut_ptr(),
                 n as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                libc::MSG_WAITFORONE,
                 std::ptr::null_mut(),
             )
         };
@@ -223,11 +215,12 @@ impl Batch {
         Ok(rc as usize)
     }
 
-    /// Length and source of received datagram `i`; None when it did not fit its slot or the
-    /// source is not an IP address.
+    /// Length and source of received datagram `i`; None when it did not fit its slot, the
+    /// source is not an IP address, or there is no source (a receive on a socket whose
+    /// receiving side is shut down).
     fn datagram(&self, i: usize) -> Option<(usize, SocketAddr)> {
         let h = &self.headers[i];
-        if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+        if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || h.msg_hdr.msg_namelen == 0 {
             return None;
         }
         // SAFETY: the kernel filled `msg_namelen` bytes of `addrs[i]` (the rest is zeroed
@@ -378,23 +371,27 @@ mod tests {
     fn a_sleeping_worker_wakes_for_a_datagram_and_for_its_alarm() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
-        let (alarm, wake) = wake_line().unwrap();
+        let alarm = Alarm::new(&socket).unwrap();
         let (done, woke) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            // The first sleep ends with a datagram, the second (and any after) with the alarm.
-            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
-            let mut buf = [0u8; 16];
-            let n = socket.recv(&mut buf).unwrap();
-            done.send(n).unwrap();
-            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
-            sleep(socket.as_raw_fd(), wake.0.as_raw_fd());
-            done.send(0).unwrap();
+            // The first receive ends with a datagram, the second (and any after) with the
+            // alarm: datagrams without a source.
+            let mut bufs = vec![[0u8; SLOT]; BATCH];
+            let mut batch = Batch::new();
+            for _ in 0..3 {
+                let n = batch.receive(socket.as_raw_fd(), &mut bufs).unwrap();
+                assert!(n >= 1);
+                done.send(batch.datagram(0).map(|(len, _)| len)).unwrap();
+            }
         });
         let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         client.send_to(b"query", addr).unwrap();
-        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(5));
+        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(Some(5)));
+        // The worker is (or soon will be) blocked in its second receive.
+        std::thread::sleep(Duration::from_millis(50));
         drop(alarm);
-        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(0));
+        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(None));
+        assert_eq!(woke.recv_timeout(Duration::from_secs(10)), Ok(None));
     }
 
     #[test]
