@@ -109,6 +109,7 @@ fn bench(c: &mut Criterion) {
         measured: None,
         now: tokio::time::Instant::now(),
         client: None,
+        memo: None,
     };
     let cases = [
         (

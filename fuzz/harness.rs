@@ -189,6 +189,7 @@ fn view<'a>(pools: &'a Pools, health: &'a HealthTable) -> PoolView<'a> {
         measured: None,
         now: tokio::time::Instant::now(),
         client: None,
+        memo: None,
     }
 }
 

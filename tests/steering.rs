@@ -87,7 +87,10 @@ fn each_region_answers_its_own_clients_with_the_deciding_scope() {
 #[test]
 fn a_new_geo_database_is_picked_up_without_restart() {
     let (setup, srv) = start(&pool("geo", "auto", ""));
-    assert_eq!(from(&srv, 1, "203.0.113.0", 24).0, "10.0.0.2");
+    // Asked again and again, so that every UDP worker keeps the query and its ranking.
+    for _ in 0..20 {
+        assert_eq!(from(&srv, 1, "203.0.113.0", 24).0, "10.0.0.2");
+    }
     let mut moved = PLACES;
     moved[1] = ("203.0.113.0/24", "JP", "AS", 35.7, 139.7);
     let tmp = setup.dir.path().join("geo.mmdb.new");
@@ -96,6 +99,10 @@ fn a_new_geo_database_is_picked_up_without_restart() {
     srv.eventually("new database used", || {
         from(&srv, 1, "203.0.113.0", 24).0 == "10.0.0.3"
     });
+    // By every worker: none answers from what it kept of the old database.
+    for _ in 0..20 {
+        assert_eq!(from(&srv, 1, "203.0.113.0", 24).0, "10.0.0.3");
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ use crate::dns::writer::MessageWriter;
 use crate::dns::zone::Zone;
 use crate::pool::PoolAnswer;
 use crate::steering::Client;
+use crate::steering::rank::RankMemo;
 use std::sync::Arc;
 
 /// Where the scope prefix length sits in an ECS option (after code, length, family and
@@ -36,6 +37,8 @@ pub struct PoolQuery {
     chain: Vec<Rr<'static>>,
     /// The client from the query's ECS option; without one, each query's source is.
     ecs_client: Option<Client>,
+    /// The pool's ranking for `ecs_client`, kept between replies.
+    memo: RankMemo,
     /// What [`encode`] writes before the records: header and question.
     head: Vec<u8>,
     /// The chain's records as it writes them after the head (compressed).
@@ -96,6 +99,7 @@ impl PoolQuery {
         };
         Some(PoolQuery {
             ecs_client: ecs.map(|cs| Client::from_subnet(cs.addr, cs.source_prefix)),
+            memo: RankMemo::default(),
             scope_at: ecs.map(|_| OPT_SIZE + ECS_SCOPE_AT),
             room: limit - tail.len(),
             head,
@@ -194,6 +198,12 @@ impl PoolQuery {
     /// The client the pool answers for, given the query's source.
     pub fn client(&self, peer: std::net::IpAddr) -> Client {
         self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
+    }
+
+    /// Where the pool's ranking for the client is kept: only when the query names the
+    /// client (ECS), as each query's source may differ.
+    pub fn memo(&self) -> Option<&RankMemo> {
+        self.ecs_client.is_some().then_some(&self.memo)
     }
 }
 

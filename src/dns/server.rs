@@ -205,7 +205,10 @@ impl DnsState {
         peer: SocketAddr,
     ) -> Outcome {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
-        let view = snapshots.view(Some(pq.client(peer.ip())));
+        let view = PoolView {
+            memo: pq.memo(),
+            ..snapshots.view(Some(pq.client(peer.ip())))
+        };
         let reply = guarded(peer, Err(()), || {
             let (name, rtype) = pq.question();
             Ok(view.answer(name, rtype).map(|found| pq.reply(id, found)))
@@ -285,6 +288,7 @@ impl Snapshots {
             measured: (!self.measured.is_empty()).then_some(&**self.measured),
             now: self.now,
             client,
+            memo: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::health::{HealthTable, ProbeKey};
 use crate::steering::Client;
 use crate::steering::geo::GeoDb;
 use crate::steering::measured::MeasuredTable;
-use crate::steering::rank::{Ranking, rank};
+use crate::steering::rank::{RankMemo, Ranking, rank};
 use arc_swap::ArcSwapOption;
 use smallvec::SmallVec;
 use std::collections::HashSet;
@@ -290,6 +290,13 @@ impl Pools {
                 scope: 0,
             };
         };
+        // Latency rankings follow measurements as they come; the others stay while the
+        // configuration (then the whole memo goes) and the geo database stay.
+        let memo = view.memo.filter(|_| pool.steering != Steering::Latency);
+        let geo_version = view.geo.map_or(0, GeoDb::version);
+        if let Some(kept) = memo.and_then(|m| m.get(geo_version)) {
+            return kept;
+        }
         let per_client = matches!(
             pool.steering,
             Steering::Geo | Steering::Proximity | Steering::Latency
@@ -303,14 +310,18 @@ impl Pools {
             (Steering::Latency, Some(table)) => table.matching(&client, view.now),
             _ => Vec::new(),
         };
-        rank(
+        let ranking = rank(
             pool,
             &self.config.regions,
             &self.config.latency,
             &measured,
             &client,
             place.as_ref(),
-        )
+        );
+        if let Some(m) = memo {
+            m.put(geo_version, &ranking);
+        }
+        ranking
     }
 }
 
@@ -413,6 +424,9 @@ pub struct PoolView<'a> {
     pub now: tokio::time::Instant,
     /// The client (ECS subnet or the query's source), when known.
     pub client: Option<Client>,
+    /// Where the client's ranking is kept between queries, when the client is the same at
+    /// every use (the ECS subnet of a kept query).
+    pub memo: Option<&'a RankMemo>,
 }
 
 impl PoolView<'_> {

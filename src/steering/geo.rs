@@ -4,15 +4,20 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-/// What the database knows about an address.
+/// Versions handed to loaded databases: unique in the process, never 0.
+static VERSIONS: AtomicU64 = AtomicU64::new(1);
+
+/// What the database knows about an address (the codes point into the loaded database:
+/// a lookup allocates nothing).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Place {
-    /// ISO 3166 country code.
-    pub country: Option<String>,
-    /// Continent code (AF, AN, AS, EU, NA, OC, SA).
-    pub continent: Option<String>,
+pub struct Place<'a> {
+    /// ISO 3166 country code, as the database spells it (compare ignoring ASCII case).
+    pub country: Option<&'a str>,
+    /// Continent code (AF, AN, AS, EU, NA, OC, SA), as the database spells it.
+    pub continent: Option<&'a str>,
     /// Latitude and longitude.
     pub coordinates: Option<(f64, f64)>,
     /// Prefix length of the database network that holds the address (with or without data).
@@ -50,6 +55,7 @@ pub struct GeoDb {
     reader: maxminddb::Reader<Vec<u8>>,
     path: PathBuf,
     stamp: Option<SystemTime>,
+    version: u64,
 }
 
 impl std::fmt::Debug for GeoDb {
@@ -85,6 +91,7 @@ impl GeoDb {
             reader,
             path: path.to_path_buf(),
             stamp,
+            version: VERSIONS.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -96,20 +103,25 @@ impl GeoDb {
             != self.stamp
     }
 
+    /// A number no other database loaded by this process has (what was derived from one
+    /// database is known to be stale when the number differs).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Looks an address up; `None` only when the database cannot answer at all.
-    pub fn place(&self, addr: IpAddr) -> Option<Place> {
+    pub fn place(&self, addr: IpAddr) -> Option<Place<'_>> {
         let found = self.reader.lookup(addr).ok()?;
         let prefix = found.network().ok().map(|n| n.prefix()).unwrap_or(0);
         let record: Record<'_> = found.decode().ok().flatten().unwrap_or_default();
-        let code = |c: Option<Code<'_>>| {
+        fn code<'a>(c: Option<Code<'a>>) -> Option<&'a str> {
             c.and_then(|c| c.iso_code.or(c.code))
-                .map(str::to_ascii_uppercase)
-        };
+        }
         let coordinates = record
             .location
             .and_then(|l| Some((l.latitude?, l.longitude?)));

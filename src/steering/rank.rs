@@ -6,6 +6,8 @@ use super::measured::Measurement;
 use super::{Client, covers};
 use crate::config::{LatencyEntry, Pool, Region, Steering};
 use crate::pool::select::Members;
+use smallvec::SmallVec;
+use std::cell::RefCell;
 
 /// Regions of a pool, best first, and how much of the client's address decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,27 @@ pub struct Ranking {
     pub scope: u8,
 }
 
+/// The ranking for a client that is the same at every use (the ECS subnet of a kept query),
+/// with the version of the geo database it was made with (0: none): a geo or proximity
+/// ranking depends on nothing else while the pools' configuration stays.
+#[derive(Debug, Default)]
+pub struct RankMemo(RefCell<Option<(u64, Ranking)>>);
+
+impl RankMemo {
+    /// The ranking kept for geo database version `geo`, if any.
+    pub fn get(&self, geo: u64) -> Option<Ranking> {
+        match &*self.0.borrow() {
+            Some((v, r)) if *v == geo => Some(r.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps `ranking`, made with geo database version `geo`.
+    pub fn put(&self, geo: u64, ranking: &Ranking) {
+        *self.0.borrow_mut() = Some((geo, ranking.clone()));
+    }
+}
+
 /// Ranks the pool's regions for `client`; `place` is the geo database's answer, if any;
 /// `measured` are the fresh measured latency entries that hold the client.
 pub fn rank(
@@ -24,7 +47,7 @@ pub fn rank(
     latency: &[LatencyEntry],
     measured: &[&Measurement],
     client: &Client,
-    place: Option<&Place>,
+    place: Option<&Place<'_>>,
 ) -> Ranking {
     let n = pool.regions.len();
     let info = |i: usize| pool.region_index[i].map(|g| &regions[g]);
@@ -67,15 +90,23 @@ pub fn rank(
 }
 
 /// Country, then continent, then the pool's first region; the rest nearest first.
-fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place>) -> Ranking {
+fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place<'_>>) -> Ranking {
     let info = |i: usize| pool.region_index[i].map(|g| &regions[g]);
     let n = pool.regions.len();
     let by = |f: &dyn Fn(&Region) -> bool| (0..n).find(|&i| info(i).is_some_and(f));
-    let country = place.and_then(|p| p.country.as_deref());
-    let continent = place.and_then(|p| p.continent.as_deref());
+    let country = place.and_then(|p| p.country);
+    let continent = place.and_then(|p| p.continent);
     let chosen = country
-        .and_then(|c| by(&|r: &Region| r.countries.iter().any(|x| x == c)))
-        .or_else(|| continent.and_then(|c| by(&|r: &Region| r.continent.as_deref() == Some(c))))
+        .and_then(|c| by(&|r: &Region| r.countries.iter().any(|x| x.eq_ignore_ascii_case(c))))
+        .or_else(|| {
+            continent.and_then(|c| {
+                by(&|r: &Region| {
+                    r.continent
+                        .as_deref()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(c))
+                })
+            })
+        })
         .unwrap_or(0);
     // With a database, its network decided (also "no match"); without one, only the
     // configured networks could have, so a default answer is the same for everyone unless
@@ -94,14 +125,18 @@ fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place>) 
 /// `first`, then the other regions by distance from it (pool order where coordinates lack).
 fn nearest_first(pool: &Pool, regions: &[Region], first: usize) -> Members {
     let coords = |i: usize| pool.region_index[i].and_then(|g| regions[g].coordinates);
-    let mut rest: Members = (0..pool.regions.len()).filter(|&i| i != first).collect();
-    if let Some(from) = coords(first) {
-        rest.sort_by(|&a, &b| {
-            let d = |i: usize| coords(i).map(|c| distance_km(from, c)).unwrap_or(f64::MAX);
-            d(a).total_cmp(&d(b))
-        });
-    }
-    std::iter::once(first).chain(rest).collect()
+    let rest = (0..pool.regions.len()).filter(|&i| i != first);
+    let Some(from) = coords(first) else {
+        return std::iter::once(first).chain(rest).collect();
+    };
+    // Each distance once, not once per comparison; the stable sort keeps pool order on ties.
+    let mut by_km: SmallVec<[(f64, usize); 8]> = rest
+        .map(|i| (coords(i).map_or(f64::MAX, |c| distance_km(from, c)), i))
+        .collect();
+    by_km.sort_by(|a, b| a.0.total_cmp(&b.0));
+    std::iter::once(first)
+        .chain(by_km.into_iter().map(|(_, i)| i))
+        .collect()
 }
 
 fn by_distance(pool: &Pool, regions: &[Region], at: (f64, f64), scope: u8) -> Ranking {

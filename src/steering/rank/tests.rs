@@ -52,10 +52,15 @@ fn client(addr: &str, prefix: u8) -> Client {
     Client::from_subnet(addr.parse().unwrap(), prefix)
 }
 
-fn place(country: &str, continent: &str, at: Option<(f64, f64)>, prefix: u8) -> Place {
+fn place<'a>(
+    country: &'a str,
+    continent: &'a str,
+    at: Option<(f64, f64)>,
+    prefix: u8,
+) -> Place<'a> {
     Place {
-        country: Some(country.into()),
-        continent: Some(continent.into()),
+        country: Some(country),
+        continent: Some(continent),
         coordinates: at,
         prefix,
     }
