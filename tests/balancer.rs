@@ -3,7 +3,7 @@
 //! 503 when nothing is ready.
 
 mod common;
-use common::http::{Backend, get, serve_balancer};
+use common::http::{Backend, get, send, serve_balancer};
 use common::*;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,6 +74,23 @@ fn no_ready_target_is_503() {
         x.kill();
     }
     srv.eventually("both targets down", || get(lb).0 == 503);
+    // The balancer's own answer carries a Date, on the direct HTTP/1.1 path and on hyper's
+    // (where an HTTP/1.0 request goes).
+    for version in ["1.1", "1.0"] {
+        let r = send(
+            lb,
+            &format!("GET / HTTP/{version}\r\nHost: www.example.test\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(r.status, 503, "HTTP/{version}");
+        let date = r.header("date").expect("a Date header");
+        let age = std::time::SystemTime::now()
+            .duration_since(httpdate::parse_http_date(date).expect("an HTTP date"))
+            .unwrap_or_default();
+        assert!(
+            age < std::time::Duration::from_secs(60),
+            "HTTP/{version}: date {date}"
+        );
+    }
 }
 
 #[test]

@@ -224,7 +224,8 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         }
     }
 
-    /// Writes an answer of the balancer's own (the head only to a HEAD request).
+    /// Writes an answer of the balancer's own (the head only to a HEAD request), with a Date
+    /// header as hyper writes on the other path.
     async fn answer(&mut self, resp: Response<Body>, keep_alive: bool, site: &Site) -> Next {
         let (parts, body) = resp.into_parts();
         let body = body
@@ -243,6 +244,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
             self.out.extend_from_slice(b": ");
             self.out.extend_from_slice(value.as_bytes());
             self.out.extend_from_slice(b"\r\n");
+        }
+        if !parts.headers.contains_key(hyper::header::DATE) {
+            let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let _ = write!(self.out, "date: {now}\r\n");
         }
         let _ = write!(self.out, "content-length: {}\r\n", body.len());
         if !keep_alive {
