@@ -10,7 +10,8 @@ n=${1:-1000000}
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 work=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; rm -rf "$work"' EXIT
+# At exit, stop the servers still running (a stopped one must not fail the script).
+trap 'for p in "${pids[@]}"; do if kill -0 "$p" 2>/dev/null; then kill "$p" || true; fi; done; rm -rf "$work"' EXIT
 
 gen() { # N FILE: generated zone big.test. with N records
   python3 - "$1" "$2" <<'PY'
