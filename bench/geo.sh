@@ -190,12 +190,7 @@ measure() {
   t0=$(ticks "$2"); s0=$(date +%s.%N)
   out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "${PORT[$1]}" -d "$WORK/queries.txt" -l "$secs" -c 4 -q 100 -t 2 "${extra[@]}" 2>/dev/null || true)
   t1=$(ticks "$2"); s1=$(date +%s.%N)
-  qps=$(awk '/Queries per second:/ {printf "%.0f", $4}' <<< "$out")
-  # Every answer must be NOERROR: a malformed option would measure FORMERR replies instead.
-  if ! grep -q 'Response codes:  *NOERROR [0-9]* (100.00%)$' <<< "$out"; then
-    echo "# $1 $3: not every reply was NOERROR: $(grep 'Response codes:' <<< "$out")" >&2
-    qps=0
-  fi
+  qps=$(noerror_qps <<< "$out")
   cores=$(awk -v a="$t0" -v b="$t1" -v s="$s0" -v e="$s1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b-a)/hz/(e-s)}')
   echo "run=$4 server=$1 mode=$3 qps=${qps:-0} srv_cpu=$cores qps_per_core=$(awk -v q="${qps:-0}" -v c="$cores" 'BEGIN {if (c<=0) print "NA"; else printf "%.0f", q/c}')" | tee -a "$WORK/results"
 }

@@ -1,10 +1,24 @@
-# bench/lib.sh - sourced by bench/dns.sh, http.sh, tcp.sh and threads.sh (not run directly).
+# bench/lib.sh - sourced by bench/dns.sh, geo.sh, steering.sh, http.sh, tcp.sh and threads.sh
+# (not run directly).
 # Brings in ../shared/bench/lib.sh (start_bg, stop_pid, cleanup, median, ratio: it stops only
 # the PIDs it started) and adds what these scripts share: CPU sets for a thread count, the
 # three nginx web backends, roundhouse and HAProxy balancing over them, and one wrk run
 # summarised as a "k=v" line. The caller sets root (the checkout) and WORK (a scratch dir).
 bench=$root/../shared/bench
 . "$bench/lib.sh"
+
+# noerror_qps: dnsperf's output on stdin -> its queries per second, or 0 (with a note on
+# stderr) unless every reply was NOERROR: a malformed query would measure error replies.
+noerror_qps() {
+  local out
+  out=$(cat)
+  if ! grep -q 'Response codes:  *NOERROR [0-9]* (100.00%)$' <<< "$out"; then
+    echo "# not every reply was NOERROR: $(grep 'Response codes:' <<< "$out")" >&2
+    echo 0
+    return
+  fi
+  awk '/Queries per second:/ {printf "%.0f\n", $4}' <<< "$out"
+}
 
 # bench_start [ARGS...]: reads --runs N, --seconds N and --threads N into runs, secs and
 # threads (the caller's defaults stand otherwise; anything else is an error), builds the

@@ -12,6 +12,8 @@ while [ $# -gt 0 ]; do
 done
 cargo build --release --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
 work=$(mktemp -d)
+WORK=$work
+. "$root/bench/lib.sh"
 cargo run -q --release --manifest-path "$root/Cargo.toml" --example make_geodb -- "$work/geo.mmdb" >/dev/null
 mkdir -p "$work/zones"
 printf '$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n' > "$work/zones/example.test.zone"
@@ -59,10 +61,10 @@ for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p 15330 plain.exa
 echo "plain.example.test A" > "$work/plain.txt"
 echo "geo.example.test A" > "$work/geo.txt"
 # ECS 203.0.113.0/24 (GB in the test database): option 8, family 1, source 24, scope 0.
-ecs="8:0001180000cb0071"
+ecs="8:00011800cb0071"
 check=$(dig +short +subnet=203.0.113.0/24 @127.0.0.1 -p 15330 geo.example.test A | head -1)
 echo "geo.example.test for 203.0.113.0/24 answers $check (eu-west is 10.0.1.x)"
-qps() { taskset -c 1 dnsperf -s 127.0.0.1 -p 15330 -d "$1" -l "$secs" -c 4 -q 100 "${@:2}" 2>/dev/null | awk '/Queries per second/ {print int($4)}'; }
+qps() { taskset -c 1 dnsperf -s 127.0.0.1 -p 15330 -d "$1" -l "$secs" -c 4 -q 100 "${@:2}" 2>/dev/null | noerror_qps; }
 echo "load: $(cat /proc/loadavg)"
 for run in $(seq "$runs"); do
   # alternate which goes first, so warm-up and drift do not favour one

@@ -1,6 +1,7 @@
 //! The geo database: a MaxMind-format (`.mmdb`) country or city database, as GeoLite2 and
-//! DB-IP publish them. Looked up once per steered query; the matching network's prefix
-//! length becomes the ECS scope of the answer.
+//! DB-IP publish them. Looked up once per steered query (a kept ECS query keeps its ranking
+//! per database [`GeoDb::version`]); the matching network's prefix length becomes the ECS
+//! scope of the answer.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
