@@ -33,7 +33,8 @@ ns.sub  A     192.0.2.54
 big     TXT   \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\" \"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\"
 ";
 
-/// Every kind of pool answer: ready endpoints (rotated, weighted, steered by the client),
+/// Every kind of pool answer: ready endpoints (rotated, weighted, steered by the client's
+/// latency or by configured networks, whose ranking a kept ECS query keeps),
 /// some ready (the rest unprobed), none ready with each `when_all_down`, more addresses
 /// than a 512-byte reply holds, and an IPv4-only pool asked for AAAA.
 const CONFIG: &str = r#"
@@ -48,6 +49,10 @@ networks = ["192.0.2.0/25"]
 [[region]]
 name = "eu-west"
 continent = "EU"
+
+[[region]]
+name = "ap-south"
+networks = ["198.51.100.0/24"]
 
 [[latency]]
 prefix = "198.51.100.0/24"
@@ -81,6 +86,14 @@ endpoints = [
 endpoints = [
   { address = "192.0.2.31", region = "us-east" }, { address = "192.0.2.32", region = "us-east" }, { address = "192.0.2.33", region = "us-east" },
   { address = "2001:db8::31", region = "us-east" }, { address = "2001:db8::32", region = "us-east" },
+]
+
+[pool.steered]
+steering = "geo"
+endpoints = [
+  { address = "192.0.2.51", region = "us-east" },
+  { address = "192.0.2.52", region = "eu-west" },
+  { address = "192.0.2.53", region = "ap-south" },
 ]
 
 [pool.dark]
@@ -133,6 +146,10 @@ name = "spare.example.test."
 pool = "dark"
 when_all_down = "fallback"
 fallback = ["192.0.2.99"]
+
+[[binding]]
+name = "steered.example.test."
+pool = "steered"
 
 [[binding]]
 name = "many.example.test."
@@ -223,6 +240,7 @@ fn messages(id: u16) -> Vec<Vec<u8>> {
         "none.example.test",
         "spare.example.test",
         "many.example.test",
+        "steered.example.test",
         "alias.example.test",
         "again.example.test",
         "lots.example.test",
