@@ -96,16 +96,12 @@ fn geo(pool: &Pool, regions: &[Region], client: &Client, place: Option<&Place<'_
     let by = |f: &dyn Fn(&Region) -> bool| (0..n).find(|&i| info(i).is_some_and(f));
     let country = place.and_then(|p| p.country);
     let continent = place.and_then(|p| p.continent);
+    // The database's codes as it spells them; the configuration's are upper case.
+    let same = |code: &str, configured: &str| code.eq_ignore_ascii_case(configured);
     let chosen = country
-        .and_then(|c| by(&|r: &Region| r.countries.iter().any(|x| x.eq_ignore_ascii_case(c))))
+        .and_then(|c| by(&|r: &Region| r.countries.iter().any(|x| same(c, x))))
         .or_else(|| {
-            continent.and_then(|c| {
-                by(&|r: &Region| {
-                    r.continent
-                        .as_deref()
-                        .is_some_and(|x| x.eq_ignore_ascii_case(c))
-                })
-            })
+            continent.and_then(|c| by(&|r: &Region| r.continent.iter().any(|x| same(c, x))))
         })
         .unwrap_or(0);
     // With a database, its network decided (also "no match"); without one, only the
