@@ -7,6 +7,7 @@ use crate::balancer::Groups;
 use crate::balancer::listeners::{ListenError, Listeners};
 use crate::balancer::proxy::BalancerState;
 use crate::balancer::report::Reporter;
+use crate::balancer::workers::Workers;
 use crate::config::{Config, ConfigError};
 use crate::dns::loader::{LoadError, ZoneLoader, zone_sources};
 use crate::dns::server::{DnsState, Settings, run_tcp};
@@ -201,7 +202,7 @@ pub async fn start(source: ConfigSource) -> Result<Running, AppError> {
         ));
     }
     let balancer = Arc::new(BalancerState::new(groups, checker.table()));
-    let mut listeners = Listeners::new(closing.clone());
+    let mut listeners = Listeners::new(closing.clone(), Workers::new(workers, shutdown.clone()));
     let errors = listeners.reconcile(&config.balancer.listeners, &balancer, &shutdown);
     if let Some(e) = errors.into_iter().next() {
         return Err(AppError::Listen(e));

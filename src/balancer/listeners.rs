@@ -1,11 +1,12 @@
 //! The running listeners. A reload starts new listeners, stops removed ones and restarts the
 //! accept loop of a changed one; connections already accepted run on to their end, so no
-//! in-flight request is dropped. A listener that keeps its address keeps its socket: clients
+//! in-flight request is dropped. A listener that keeps its address keeps its sockets: clients
 //! never see a refused connection during a reload.
 
 use super::proxy::{BalancerState, run_listener, weighted_choice};
 use super::rules::Action;
 use super::tcp::{Chooser, TcpTimeouts, run_tcp_listener};
+use super::workers::Workers;
 use super::{InFlight, Outcome, Pick};
 use crate::config::{Listener, Protocol};
 use crate::shutdown::Closing;
@@ -28,7 +29,8 @@ pub struct ListenError {
 
 struct Running {
     config: Listener,
-    socket: std::net::TcpListener,
+    /// One per balancer thread (see [`Workers`]).
+    sockets: Vec<std::net::TcpListener>,
     bound: SocketAddr,
     stop: CancellationToken,
 }
@@ -37,14 +39,16 @@ struct Running {
 pub struct Listeners {
     running: Vec<Running>,
     closing: Closing,
+    workers: Workers,
 }
 
 impl Listeners {
-    /// No listener yet; connections are counted by `closing`.
-    pub fn new(closing: Closing) -> Listeners {
+    /// No listener yet; connections are counted by `closing`. Accept loops run on `workers`.
+    pub fn new(closing: Closing, workers: Workers) -> Listeners {
         Listeners {
             running: Vec::new(),
             closing,
+            workers,
         }
     }
 
@@ -75,7 +79,14 @@ impl Listeners {
             match prev {
                 // An https listener restarts on every reload: that re-reads its certificate.
                 Some(r) if r.config == *l && l.protocol != Protocol::Https => next.push(r),
-                prev => match start(l, prev.as_ref(), state, &self.closing, shutdown) {
+                prev => match start(
+                    l,
+                    prev.as_ref(),
+                    state,
+                    &self.workers,
+                    &self.closing,
+                    shutdown,
+                ) {
                     Ok(r) => {
                         if let Some(p) = prev {
                             p.stop.cancel();
@@ -110,21 +121,24 @@ impl Listeners {
     }
 }
 
-/// Starts an accept loop, on the previous socket when the address is the same.
+/// Starts a listener's accept loops, on the previous sockets when the address is the same.
 fn start(
     l: &Listener,
     prev: Option<&Running>,
     state: &Arc<BalancerState>,
+    workers: &Workers,
     closing: &Closing,
     shutdown: &CancellationToken,
 ) -> std::io::Result<Running> {
-    let socket = match prev {
-        Some(p) if p.config.listen == l.listen => p.socket.try_clone()?,
-        _ => std::net::TcpListener::bind(l.listen)?,
+    let sockets = match prev {
+        Some(p) if p.config.listen == l.listen => p
+            .sockets
+            .iter()
+            .map(std::net::TcpListener::try_clone)
+            .collect::<std::io::Result<Vec<_>>>()?,
+        _ => workers.bind(l.listen)?,
     };
-    socket.set_nonblocking(true)?;
-    let bound = socket.local_addr()?;
-    let tcp = tokio::net::TcpListener::from_std(socket.try_clone()?)?;
+    let bound = sockets[0].local_addr()?;
     let stop = CancellationToken::new();
     let tls = match (&l.protocol, &l.tls) {
         (Protocol::Https, Some(files)) => {
@@ -136,7 +150,7 @@ fn start(
         _ => None,
     };
     tracing::info!(listener = %l.name, addr = %bound, protocol = %l.protocol.as_str(), "listening");
-    if l.protocol == Protocol::Tcp {
+    let spawned = if l.protocol == Protocol::Tcp {
         let chooser = Arc::new(L4 {
             name: l.name.clone(),
             state: state.clone(),
@@ -147,38 +161,43 @@ fn start(
             idle: l.timeouts.idle,
         };
         let conns = state.connections(&l.name);
-        let limit = (conns, l.max_connections);
-        let run = run_tcp_listener(
-            tcp,
-            l.name.clone(),
-            chooser,
-            timeouts,
-            limit,
-            closing.clone(),
-            shutdown.clone(),
-        );
-        // Stopping ends the accept loop only; open connections end with `shutdown`.
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = run => {},
-                () = stopped.cancelled() => {},
+        workers.spawn_each(&sockets, |tcp| {
+            let run = run_tcp_listener(
+                tcp,
+                l.name.clone(),
+                chooser.clone(),
+                timeouts,
+                (conns.clone(), l.max_connections),
+                closing.clone(),
+                shutdown.clone(),
+            );
+            // Stopping ends the accept loop only; open connections end with `shutdown`.
+            let stopped = stop.clone();
+            async move {
+                tokio::select! {
+                    () = run => {},
+                    () = stopped.cancelled() => {},
+                }
             }
-        });
+        })
     } else {
-        tokio::spawn(run_listener(
-            tcp,
-            l.clone(),
-            tls,
-            state.clone(),
-            stop.clone(),
-            closing.clone(),
-            shutdown.clone(),
-        ));
-    }
+        workers.spawn_each(&sockets, |tcp| {
+            run_listener(
+                tcp,
+                l.clone(),
+                tls.clone(),
+                state.clone(),
+                stop.clone(),
+                closing.clone(),
+                shutdown.clone(),
+            )
+        })
+    };
+    // Loops started on some threads before a failure stop with it.
+    spawned.inspect_err(|_| stop.cancel())?;
     Ok(Running {
         config: l.clone(),
-        socket,
+        sockets,
         bound,
         stop,
     })

@@ -25,6 +25,7 @@ mod target;
 pub mod tcp;
 pub mod tls;
 mod tracked;
+pub mod workers;
 
 pub use drain::Draining;
 pub use hash::hash_value;
