@@ -119,6 +119,38 @@ fn without_ecs_the_resolver_address_decides_and_no_scope_is_sent() {
 }
 
 #[test]
+fn without_ecs_resolvers_in_turn_each_get_their_own_region() {
+    // Two resolvers on loopback networks the database places in the US and in Japan ask the
+    // same question, byte for byte, in turn: each must get its own region's answer every
+    // time, not the one ranked for the resolver before.
+    let setup = Setup::new(
+        &format!("{CONFIG}{}", pool("geo", "auto", "")),
+        &[("example.test.zone", ZONE)],
+    );
+    let places = [
+        ("127.0.2.0/24", "US", "NA", 38.9, -77.0),
+        ("127.0.3.0/24", "JP", "AS", 35.7, 139.7),
+    ];
+    write_database(&setup.dir.path().join("geo.mmdb"), &entries(&places));
+    let srv = Server::start(&setup.config());
+    let q = query(7, "www.example.test", 1, Some(1232));
+    let resolvers = [("127.0.2.1", "10.0.0.1"), ("127.0.3.1", "10.0.0.3")];
+    for i in 0..20 {
+        for (source, want) in resolvers {
+            let s = std::net::UdpSocket::bind((source, 0)).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            s.send_to(&q, srv.addr).unwrap();
+            let mut buf = [0u8; 1500];
+            let n = s.recv(&mut buf).expect("reply");
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            let first = m.answers.first().map(|a| a.data.to_string());
+            assert_eq!(first.as_deref(), Some(want), "query {i} from {source}");
+        }
+    }
+}
+
+#[test]
 fn a_down_region_fails_over_to_the_nearest_next() {
     let (_s, srv) = start(&pool("geo", "down", "spill = \"next\"\n"));
     assert_eq!(

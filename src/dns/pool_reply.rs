@@ -37,7 +37,7 @@ pub struct PoolQuery {
     chain: Vec<Rr<'static>>,
     /// The client from the query's ECS option; without one, each query's source is.
     ecs_client: Option<Client>,
-    /// The pool's ranking for `ecs_client`, kept between replies.
+    /// The pool's last ranking, kept between replies.
     memo: RankMemo,
     /// What [`encode`] writes before the records: header and question.
     head: Vec<u8>,
@@ -200,10 +200,9 @@ impl PoolQuery {
         self.ecs_client.unwrap_or_else(|| Client::from_source(peer))
     }
 
-    /// Where the pool's ranking for the client is kept: only when the query names the
-    /// client (ECS), as each query's source may differ.
-    pub fn memo(&self) -> Option<&RankMemo> {
-        self.ecs_client.is_some().then_some(&self.memo)
+    /// Where the pool's last ranking is kept, with the client it was for.
+    pub fn memo(&self) -> &RankMemo {
+        &self.memo
     }
 }
 

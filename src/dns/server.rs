@@ -206,7 +206,7 @@ impl DnsState {
     ) -> Outcome {
         let id = u16::from_be_bytes([msg[0], msg[1]]);
         let view = PoolView {
-            memo: pq.memo(),
+            memo: Some(pq.memo()),
             ..snapshots.view(Some(pq.client(peer.ip())))
         };
         let reply = guarded(peer, Err(()), || {

@@ -294,7 +294,7 @@ impl Pools {
         // configuration (then the whole memo goes) and the geo database stay.
         let memo = view.memo.filter(|_| pool.steering != Steering::Latency);
         let geo_version = view.geo.map_or(0, GeoDb::version);
-        if let Some(kept) = memo.and_then(|m| m.get(geo_version)) {
+        if let Some(kept) = memo.and_then(|m| m.get(geo_version, &client)) {
             return kept;
         }
         let per_client = matches!(
@@ -319,7 +319,7 @@ impl Pools {
             place.as_ref(),
         );
         if let Some(m) = memo {
-            m.put(geo_version, &ranking);
+            m.put(geo_version, &client, &ranking);
         }
         ranking
     }
@@ -424,8 +424,7 @@ pub struct PoolView<'a> {
     pub now: tokio::time::Instant,
     /// The client (ECS subnet or the query's source), when known.
     pub client: Option<Client>,
-    /// Where the client's ranking is kept between queries, when the client is the same at
-    /// every use (the ECS subnet of a kept query).
+    /// Where the last ranking and its client are kept between queries (a kept query's).
     pub memo: Option<&'a RankMemo>,
 }
 

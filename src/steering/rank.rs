@@ -18,24 +18,25 @@ pub struct Ranking {
     pub scope: u8,
 }
 
-/// The ranking for a client that is the same at every use (the ECS subnet of a kept query),
-/// with the version of the geo database it was made with (0: none): a geo or proximity
-/// ranking depends on nothing else while the pools' configuration stays.
+/// The last ranking made for a kept query, with the client it was for and the version of the
+/// geo database it was made with (0: none): a geo or proximity ranking depends on nothing
+/// else while the pools' configuration stays. With ECS the client is the same at every use;
+/// without, it is each query's source, and a resolver's queries come in runs.
 #[derive(Debug, Default)]
-pub struct RankMemo(RefCell<Option<(u64, Ranking)>>);
+pub struct RankMemo(RefCell<Option<(u64, Client, Ranking)>>);
 
 impl RankMemo {
-    /// The ranking kept for geo database version `geo`, if any.
-    pub fn get(&self, geo: u64) -> Option<Ranking> {
+    /// The ranking kept for `client` and geo database version `geo`, if any.
+    pub fn get(&self, geo: u64, client: &Client) -> Option<Ranking> {
         match &*self.0.borrow() {
-            Some((v, r)) if *v == geo => Some(r.clone()),
+            Some((v, c, r)) if *v == geo && c == client => Some(r.clone()),
             _ => None,
         }
     }
 
-    /// Keeps `ranking`, made with geo database version `geo`.
-    pub fn put(&self, geo: u64, ranking: &Ranking) {
-        *self.0.borrow_mut() = Some((geo, ranking.clone()));
+    /// Keeps `ranking`, made for `client` with geo database version `geo`.
+    pub fn put(&self, geo: u64, client: &Client, ranking: &Ranking) {
+        *self.0.borrow_mut() = Some((geo, *client, ranking.clone()));
     }
 }
 
