@@ -28,6 +28,8 @@ pub mod dns;
 pub mod hash;
 pub mod health;
 pub mod pool;
+#[cfg(target_os = "linux")]
+pub mod reuse_port;
 pub mod scaler;
 pub mod shutdown;
 pub mod steering;

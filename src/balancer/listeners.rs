@@ -79,14 +79,7 @@ impl Listeners {
             match prev {
                 // An https listener restarts on every reload: that re-reads its certificate.
                 Some(r) if r.config == *l && l.protocol != Protocol::Https => next.push(r),
-                prev => match start(
-                    l,
-                    prev.as_ref(),
-                    state,
-                    &self.workers,
-                    &self.closing,
-                    shutdown,
-                ) {
+                prev => match self.start(l, prev.as_ref(), state, shutdown) {
                     Ok(r) => {
                         if let Some(p) = prev {
                             p.stop.cancel();
@@ -119,88 +112,91 @@ impl Listeners {
             .map(|r| (r.config.name.clone(), r.bound))
             .collect()
     }
-}
 
-/// Starts a listener's accept loops, on the previous sockets when the address is the same.
-fn start(
-    l: &Listener,
-    prev: Option<&Running>,
-    state: &Arc<BalancerState>,
-    workers: &Workers,
-    closing: &Closing,
-    shutdown: &CancellationToken,
-) -> std::io::Result<Running> {
-    let sockets = match prev {
-        Some(p) if p.config.listen == l.listen => p
-            .sockets
-            .iter()
-            .map(std::net::TcpListener::try_clone)
-            .collect::<std::io::Result<Vec<_>>>()?,
-        _ => workers.bind(l.listen)?,
-    };
-    let bound = sockets[0].local_addr()?;
-    let stop = CancellationToken::new();
-    let tls = match (&l.protocol, &l.tls) {
-        (Protocol::Https, Some(files)) => {
-            let config =
-                super::tls::server_config(&files.certificate, &files.key, &[b"h2", b"http/1.1"])
-                    .map_err(std::io::Error::other)?;
-            Some(config)
-        }
-        _ => None,
-    };
-    tracing::info!(listener = %l.name, addr = %bound, protocol = %l.protocol.as_str(), "listening");
-    let spawned = if l.protocol == Protocol::Tcp {
-        let chooser = Arc::new(L4 {
-            name: l.name.clone(),
-            state: state.clone(),
-            turns: AtomicU64::new(0),
-        });
-        let timeouts = TcpTimeouts {
-            connect: l.timeouts.connect,
-            idle: l.timeouts.idle,
+    /// Starts a listener's accept loops, on the previous sockets when the address is the same.
+    fn start(
+        &self,
+        l: &Listener,
+        prev: Option<&Running>,
+        state: &Arc<BalancerState>,
+        shutdown: &CancellationToken,
+    ) -> std::io::Result<Running> {
+        let (workers, closing) = (&self.workers, &self.closing);
+        let sockets = match prev {
+            Some(p) if p.config.listen == l.listen => p
+                .sockets
+                .iter()
+                .map(std::net::TcpListener::try_clone)
+                .collect::<std::io::Result<Vec<_>>>()?,
+            _ => workers.bind(l.listen)?,
         };
-        let conns = state.connections(&l.name);
-        workers.spawn_each(&sockets, |tcp| {
-            let run = run_tcp_listener(
-                tcp,
-                l.name.clone(),
-                chooser.clone(),
-                timeouts,
-                (conns.clone(), l.max_connections),
-                closing.clone(),
-                shutdown.clone(),
-            );
-            // Stopping ends the accept loop only; open connections end with `shutdown`.
-            let stopped = stop.clone();
-            async move {
-                tokio::select! {
-                    () = run => {},
-                    () = stopped.cancelled() => {},
-                }
+        let bound = sockets[0].local_addr()?;
+        let stop = CancellationToken::new();
+        let tls = match (&l.protocol, &l.tls) {
+            (Protocol::Https, Some(files)) => {
+                let config = super::tls::server_config(
+                    &files.certificate,
+                    &files.key,
+                    &[b"h2", b"http/1.1"],
+                )
+                .map_err(std::io::Error::other)?;
+                Some(config)
             }
+            _ => None,
+        };
+        tracing::info!(listener = %l.name, addr = %bound, protocol = %l.protocol.as_str(), "listening");
+        let spawned = if l.protocol == Protocol::Tcp {
+            let chooser = Arc::new(L4 {
+                name: l.name.clone(),
+                state: state.clone(),
+                turns: AtomicU64::new(0),
+            });
+            let timeouts = TcpTimeouts {
+                connect: l.timeouts.connect,
+                idle: l.timeouts.idle,
+            };
+            let conns = state.connections(&l.name);
+            workers.spawn_each(&sockets, |tcp| {
+                let run = run_tcp_listener(
+                    tcp,
+                    l.name.clone(),
+                    chooser.clone(),
+                    timeouts,
+                    (conns.clone(), l.max_connections),
+                    closing.clone(),
+                    shutdown.clone(),
+                );
+                // Stopping ends the accept loop only; open connections end with `shutdown`.
+                let stopped = stop.clone();
+                async move {
+                    tokio::select! {
+                        () = run => {},
+                        () = stopped.cancelled() => {},
+                    }
+                }
+            })
+        } else {
+            workers.spawn_each(&sockets, |tcp| {
+                run_listener(
+                    tcp,
+                    l.clone(),
+                    tls.clone(),
+                    state.clone(),
+                    stop.clone(),
+                    closing.clone(),
+                    shutdown.clone(),
+                )
+            })
+        };
+        // Loops started on some threads before a failure stop with it.
+        spawned.inspect_err(|_| stop.cancel())?;
+        Ok(Running {
+            config: l.clone(),
+            sockets,
+            bound,
+            stop,
         })
-    } else {
-        workers.spawn_each(&sockets, |tcp| {
-            run_listener(
-                tcp,
-                l.clone(),
-                tls.clone(),
-                state.clone(),
-                stop.clone(),
-                closing.clone(),
-                shutdown.clone(),
-            )
-        })
-    };
-    // Loops started on some threads before a failure stop with it.
-    spawned.inspect_err(|_| stop.cancel())?;
-    Ok(Running {
-        config: l.clone(),
-        sockets,
-        bound,
-        stop,
-    })
+    }
 }
 
 /// Target choice for a TCP listener: its default action's target groups, by their algorithms

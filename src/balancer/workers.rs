@@ -43,17 +43,9 @@ impl Workers {
     /// a second process cannot share the port).
     pub fn bind(&self, addr: SocketAddr) -> std::io::Result<Vec<std::net::TcpListener>> {
         if self.count < 2 {
-            let socket = std::net::TcpListener::bind(addr)?;
-            socket.set_nonblocking(true)?;
-            return Ok(vec![socket]);
+            return plain_listener(addr).map(|socket| vec![socket]);
         }
-        let first = reuse_port_listener(addr)?;
-        let port = first.local_addr()?.port();
-        let mut sockets = vec![first];
-        for _ in 1..self.count {
-            sockets.push(reuse_port_listener(SocketAddr::new(addr.ip(), port))?);
-        }
-        Ok(sockets)
+        reuse_port_listeners(addr, self.count)
     }
 
     /// Runs `accept(socket)` for each of `sockets` (from [`Workers::bind`]; clones of them),
@@ -102,21 +94,42 @@ impl Workers {
     }
 }
 
-/// A non-blocking listening socket on `addr` with `SO_REUSEPORT` (and `SO_REUSEADDR`, as
-/// the standard library sets).
-fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+/// A non-blocking listening socket on `addr`.
+fn plain_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(addr)?;
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    // The kernel caps the backlog at net.core.somaxconn.
-    socket.listen(4096)?;
-    Ok(socket.into())
+    Ok(socket)
 }
 
-#[cfg(test)]
+/// `n` non-blocking listening sockets on `addr`, an `SO_REUSEPORT` group.
+#[cfg(target_os = "linux")]
+fn reuse_port_listeners(addr: SocketAddr, n: usize) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let sockets = crate::reuse_port::group(addr, n, socket2::Type::STREAM, |s| {
+        // As the standard library's listeners.
+        s.set_reuse_address(true)?;
+        s.set_nonblocking(true)
+    })?;
+    sockets
+        .into_iter()
+        .map(|s| {
+            // The kernel caps the backlog at net.core.somaxconn.
+            s.listen(4096)?;
+            Ok(s.into())
+        })
+        .collect()
+}
+
+/// Elsewhere `SO_REUSEPORT` does not spread connections (or is absent): one plain socket,
+/// which the first thread accepts from.
+#[cfg(not(target_os = "linux"))]
+fn reuse_port_listeners(
+    addr: SocketAddr,
+    _n: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    plain_listener(addr).map(|socket| vec![socket])
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::io::Read;
@@ -166,7 +179,7 @@ mod tests {
         let addr = sockets[0].local_addr().unwrap();
         assert_eq!(sockets.len(), 1);
         // Without SO_REUSEPORT the port is this socket's alone.
-        assert!(reuse_port_listener(addr).is_err());
+        assert!(crate::reuse_port::group(addr, 1, socket2::Type::STREAM, |_| Ok(())).is_err());
         workers
             .spawn_each(&sockets, |tcp| async move {
                 let (mut s, _) = tcp.accept().await.unwrap();

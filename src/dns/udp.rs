@@ -55,25 +55,13 @@ impl Drop for Alarm {
 /// `workers` UDP sockets bound to `addr` with `SO_REUSEPORT` (port 0: the kernel's pick for
 /// the first, the same port for the rest).
 pub fn bind(addr: SocketAddr, workers: usize) -> io::Result<Vec<std::net::UdpSocket>> {
-    let first = reuse_port_socket(addr)?;
-    let bound = first.local_addr()?;
-    let mut sockets = vec![first];
-    for _ in 1..workers.max(1) {
-        sockets.push(reuse_port_socket(bound)?);
-    }
-    Ok(sockets)
-}
-
-fn reuse_port_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_port(true)?;
-    omit_path_mtu(socket.as_raw_fd(), addr.is_ipv6())?;
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
+    let sockets = crate::reuse_port::group(addr, workers, socket2::Type::DGRAM, |socket| {
+        if addr.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        omit_path_mtu(socket.as_raw_fd(), addr.is_ipv6())
+    })?;
+    Ok(sockets.into_iter().map(Into::into).collect())
 }
 
 /// Ignores path MTU information on the socket (`IP_PMTUDISC_OMIT`, as knotd, NSD and gdnsd

@@ -291,7 +291,7 @@ impl Pools {
             };
         };
         // Latency rankings follow measurements as they come; the others stay while the
-        // configuration (then the whole memo goes) and the geo database stay.
+        // client, the configuration (then the whole memo goes) and the geo database stay.
         let memo = view.memo.filter(|_| pool.steering != Steering::Latency);
         let geo_version = view.geo.map_or(0, GeoDb::version);
         if let Some(kept) = memo.and_then(|m| m.get(geo_version, &client)) {

@@ -34,7 +34,7 @@ big     TXT   \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 ";
 
 /// Every kind of pool answer: ready endpoints (rotated, weighted, steered by the client's
-/// latency or by configured networks, whose ranking a kept ECS query keeps),
+/// latency or by configured networks, whose ranking a kept query keeps),
 /// some ready (the rest unprobed), none ready with each `when_all_down`, more addresses
 /// than a 512-byte reply holds, and an IPv4-only pool asked for AAAA.
 const CONFIG: &str = r#"
